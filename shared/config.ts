@@ -1,0 +1,79 @@
+/**
+ * @module config — the environment, parsed once with zod. A bad value stops start-up with a
+ * message naming the variable.
+ */
+import { z } from "zod";
+
+/** The development JWT secret `supabase start` uses; only a default for local runs. */
+export const DEV_JWT_SECRET = "super-secret-jwt-token-with-at-least-32-characters-long";
+
+const bool = z.enum(["true", "false", "1", "0", "yes", "no", "on", "off", ""]).transform((v) =>
+  ["true", "1", "yes", "on"].includes(v)
+);
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const schema = z.object({
+  DATABASE_URL: z.string().min(1).optional(),
+  SUPABASE_DB_URL: z.string().min(1).optional(),
+  DATA_DIR: z.string().min(1).default(".data"),
+  PORT: int(0).max(65535).default(54321),
+  AI_PROVIDER: z.enum(["local", "openai"]).default("local"),
+  OPENAI_API_KEY: z.string().optional(),
+  OPENAI_BASE_URL: z.url().optional(),
+  OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
+  OPENAI_TIMEOUT_MS: int(1).default(30_000),
+  STORAGE_BACKEND: z.enum(["fs", "supabase"]).default("fs"),
+  STORAGE_BUCKET: z.string().min(1).default("images"),
+  SUPABASE_URL: z.url().optional(),
+  SUPABASE_SERVICE_ROLE_KEY: z.string().optional(),
+  ALLOW_PRIVATE_NETWORK: bool.default(false),
+  MAX_ATTEMPTS: int(1).max(100).default(5),
+  MAX_IMAGE_BYTES: int(1).default(20 * 1024 * 1024),
+  MAX_IMAGE_PIXELS: int(1).default(100_000_000),
+  DOWNLOAD_TIMEOUT_MS: int(1).default(15_000),
+  WEBHOOK_SECRET: z.string().optional(),
+  JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+  LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+/** Darkroom's configuration. */
+export type Config = z.infer<typeof schema> & {
+  /** The database to connect to: DATABASE_URL, else SUPABASE_DB_URL, else undefined (embedded). */
+  databaseUrl: string | undefined;
+};
+
+/** Thrown when an environment variable has a bad value. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/**
+ * Parses the configuration from `env` (default: the process environment). Empty strings count
+ * as unset.
+ *
+ * @example
+ * const config = loadConfig({ PORT: "8000" });
+ */
+export function loadConfig(env: Record<string, string | undefined> = Deno.env.toObject()): Config {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== "") cleaned[key] = value;
+  }
+  const parsed = schema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue.path[0] ?? "environment");
+    throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
+  }
+  const c = parsed.data;
+  if (c.AI_PROVIDER === "openai" && !c.OPENAI_API_KEY) {
+    throw new ConfigError("Invalid configuration: OPENAI_API_KEY is required when AI_PROVIDER=openai");
+  }
+  if (c.STORAGE_BACKEND === "supabase" && (!c.SUPABASE_URL || !c.SUPABASE_SERVICE_ROLE_KEY)) {
+    throw new ConfigError(
+      "Invalid configuration: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORAGE_BACKEND=supabase",
+    );
+  }
+  return { ...c, databaseUrl: c.DATABASE_URL ?? c.SUPABASE_DB_URL };
+}

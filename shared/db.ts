@@ -1,0 +1,85 @@
+/**
+ * @module db — the one database interface every function and the local platform share.
+ *
+ * Functions talk to Postgres through {@linkcode PostgresDb} (postgres.js); the local platform
+ * hands them an embedded PGlite behind the same interface (local/pglite_db.ts). Nothing above
+ * this file knows which engine it runs on.
+ */
+import postgres from "postgres";
+
+/** Something that runs one SQL statement with positional parameters ($1, $2, ...). */
+export interface Queryable {
+  /** Runs `text` with `params` and returns its rows. json/jsonb come back parsed, int8 as number. */
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+}
+
+/** A connection (pool) to Postgres. */
+export interface Db extends Queryable {
+  /** Which engine answers: the deployed/real Postgres or the embedded PGlite. */
+  readonly engine: "postgres" | "pglite";
+  /** Runs a script of several statements without parameters (migrations). */
+  exec(script: string): Promise<void>;
+  /** Runs `fn` inside one transaction; it commits when `fn` resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Closes the connection(s). */
+  close(): Promise<void>;
+}
+
+/** Options of {@linkcode PostgresDb}. */
+export interface PostgresDbOptions {
+  /** Connections in the pool. Default 4: many function instances run at once on Supabase. */
+  max?: number;
+  /** Use prepared statements. Default false, which the Supavisor pooler in transaction mode needs. */
+  prepare?: boolean;
+}
+
+/** postgres.js behind the {@linkcode Db} interface. */
+export class PostgresDb implements Db {
+  readonly engine = "postgres" as const;
+  readonly #sql: postgres.Sql;
+
+  constructor(url: string, options: PostgresDbOptions = {}) {
+    this.#sql = postgres(url, {
+      max: options.max ?? 4,
+      prepare: options.prepare ?? false,
+      onnotice: () => {},
+      idle_timeout: 20,
+      connect_timeout: 10,
+      // int8 as a JS number (counts, sequences, byte sizes stay far below 2^53), as PGlite does.
+      types: {
+        int8: {
+          to: 20,
+          from: [20],
+          serialize: (x: number) => String(x),
+          parse: (x: string) => Number(x),
+        },
+      },
+    });
+  }
+
+  async query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
+    // deno-lint-ignore no-explicit-any
+    const rows = await this.#sql.unsafe(text, params as any[]);
+    return [...rows] as T[];
+  }
+
+  async exec(script: string): Promise<void> {
+    await this.#sql.unsafe(script);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return await this.#sql.begin(async (tx) => {
+      const q: Queryable = {
+        async query<R>(text: string, params: unknown[] = []) {
+          // deno-lint-ignore no-explicit-any
+          return [...(await tx.unsafe(text, params as any[]))] as R[];
+        },
+      };
+      return await fn(q);
+    }) as T;
+  }
+
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * @module tests/_helpers/db — a fresh database per test file, on the engine the run asks for:
+ * PostgreSQL when DATABASE_URL is set (a new database created for the file, dropped after), else
+ * an in-memory PGlite.
+ */
+import postgres from "postgres";
+import { type Db, PostgresDb } from "../../shared/db.ts";
+import { PGliteDb } from "../../local/pglite_db.ts";
+import {
+  bootstrapDatabase,
+  installPgmqIfMissing,
+  installSupabaseStandIns,
+} from "../../local/bootstrap.ts";
+
+/** A test database and how to get rid of it. */
+export interface TestDb {
+  db: Db;
+  /** The connection string when the engine is PostgreSQL. */
+  url?: string;
+  /** Opens another, separate connection (pool) to the same database; PGlite shares its session. */
+  connect(): Db;
+  close(): Promise<void>;
+}
+
+/** Which engine the tests in this run use. */
+export const ENGINE: "postgres" | "pglite" = Deno.env.get("DATABASE_URL") ? "postgres" : "pglite";
+
+/** What to prepare: everything (default), or only the stand-ins and pgmq. */
+export type Prepare = "all" | "pgmq" | "none";
+
+/** Opens a fresh database for one test file. */
+export async function openTestDb(prepare: Prepare = "all"): Promise<TestDb> {
+  const base = Deno.env.get("DATABASE_URL");
+  let t: TestDb;
+  if (!base) {
+    const db = await PGliteDb.open();
+    t = { db, connect: () => db, close: () => db.close() };
+  } else {
+    const name = `darkroom_test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    const admin = postgres(base, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database ${name}`);
+    await admin.end();
+    const u = new URL(base);
+    u.pathname = `/${name}`;
+    const url = u.toString();
+    const db = new PostgresDb(url);
+    const extra: Db[] = [];
+    t = {
+      db,
+      url,
+      connect: () => {
+        const d = new PostgresDb(url);
+        extra.push(d);
+        return d;
+      },
+      close: async () => {
+        for (const d of extra) await d.close();
+        await db.close();
+        const a = postgres(base, { max: 1, onnotice: () => {} });
+        await a.unsafe(`drop database if exists ${name} with (force)`);
+        await a.end();
+      },
+    };
+  }
+  if (prepare === "all") await bootstrapDatabase(t.db);
+  else if (prepare === "pgmq") {
+    await installSupabaseStandIns(t.db);
+    await installPgmqIfMissing(t.db);
+  }
+  return t;
+}
