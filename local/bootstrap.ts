@@ -82,9 +82,8 @@ export async function applyMigrations(db: Db, migrations?: Migration[]): Promise
     if (done.has(m.version)) continue;
     const record = `insert into supabase_migrations.schema_migrations (version, name) values ` +
       `('${m.version}', '${m.name.replaceAll("'", "''")}');`;
-    // One script = one implicit transaction on both engines: the record and the change commit together.
-    await db.exec(`begin;\n${record}\n${m.sql}\ncommit;`).catch(async (err) => {
-      await db.exec("rollback").catch(() => {});
+    // The record and the change commit together, or neither does.
+    await db.execInTransaction(`${record}\n${m.sql}`).catch((err) => {
       throw new Error(`Cannot apply migration ${m.version}_${m.name}: ${(err as Error).message}`, {
         cause: err,
       });

@@ -32,6 +32,12 @@ export class PGliteDb implements Db {
     await this.pg.exec(script);
   }
 
+  async execInTransaction(script: string): Promise<void> {
+    await this.pg.transaction(async (tx) => {
+      await tx.exec(script);
+    });
+  }
+
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     return await this.pg.transaction(async (tx) => {
       const q: Queryable = {

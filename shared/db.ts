@@ -17,8 +17,10 @@ export interface Queryable {
 export interface Db extends Queryable {
   /** Which engine answers: the deployed/real Postgres or the embedded PGlite. */
   readonly engine: "postgres" | "pglite";
-  /** Runs a script of several statements without parameters (migrations). */
+  /** Runs a script of several statements without parameters. */
   exec(script: string): Promise<void>;
+  /** Runs a script of several statements in one transaction (a migration). */
+  execInTransaction(script: string): Promise<void>;
   /** Runs `fn` inside one transaction; it commits when `fn` resolves, rolls back when it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Closes the connection(s). */
@@ -65,6 +67,10 @@ export class PostgresDb implements Db {
 
   async exec(script: string): Promise<void> {
     await this.#sql.unsafe(script);
+  }
+
+  async execInTransaction(script: string): Promise<void> {
+    await this.#sql.begin((tx) => tx.unsafe(script));
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -1,0 +1,92 @@
+/**
+ * @module api/app — the `api` edge function: a Hono app mounted under /api (Supabase hands a
+ * function the path after /functions/v1), with JWT verification, JSON errors and the OpenAPI
+ * document.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { ApiError } from "../errors.ts";
+import type { ApiDeps, ApiEnv } from "./context.ts";
+import { errorBody, errorResponse } from "./errors.ts";
+import { registerMiscRoutes } from "./misc_routes.ts";
+import { registerStreamRoutes } from "./stream_routes.ts";
+import { registerTaskRoutes } from "./task_routes.ts";
+
+/** Paths that need no JWT, as on Supabase with verify_jwt for everything else. */
+const PUBLIC_PATHS = new Set(["/api/health", "/api/openapi.json"]);
+
+/** Largest JSON body accepted (a batch of 100 tasks fits). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Builds the api app. `app.fetch` is the function's handler. */
+export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
+  const app = new OpenAPIHono<ApiEnv>({
+    defaultHook: (result, c) => {
+      if (result.success) return;
+      const issue = result.error.issues[0];
+      const field = issue.path.join(".");
+      return c.json(
+        errorBody("invalid_request", field ? `${field}: ${issue.message}` : issue.message),
+        400,
+      );
+    },
+  }).basePath("/api");
+
+  app.onError((err, c) => errorResponse(err, c, deps.log));
+  app.notFound((c) =>
+    c.json(errorBody("not_found", `No route ${c.req.method} ${new URL(c.req.url).pathname}`), 404)
+  );
+
+  app.use("*", async (c, next) => {
+    c.set("requestId", c.req.header("x-request-id") ?? crypto.randomUUID());
+    const path = new URL(c.req.url).pathname.replace(/\/+$/, "");
+    if (!PUBLIC_PATHS.has(path) && c.req.method !== "OPTIONS") {
+      c.set("caller", await deps.verifier.callerOf(c.req.raw));
+    }
+    if (c.req.method === "POST" && path.startsWith("/api/tasks")) {
+      const type = c.req.header("content-type") ?? "";
+      const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
+      if (hasBody && !/^application\/(.+\+)?json\b/i.test(type) && !/\/(retry|cancel)$/.test(path)) {
+        throw new ApiError(415, "unsupported_media_type", "Body must be application/json");
+      }
+    }
+    await next();
+  });
+  app.use(
+    "/tasks/*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json(errorBody("payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`), 413),
+    }),
+  );
+  app.use(
+    "/tasks",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        c.json(errorBody("payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`), 413),
+    }),
+  );
+
+  registerTaskRoutes(app, deps);
+  registerStreamRoutes(app, deps);
+  registerMiscRoutes(app, deps);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+  });
+  app.doc("/openapi.json", {
+    openapi: "3.0.0",
+    info: {
+      title: "Darkroom API",
+      version: "1.0.0",
+      description: "Image ingestion and analysis on Supabase",
+    },
+    servers: [{ url: "/functions/v1" }],
+    security: [{ bearer: [] }],
+  });
+  return app;
+}

@@ -1,0 +1,26 @@
+/**
+ * @module api/context — what the api function needs, and the Hono environment it runs in.
+ */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Caller, JwtVerifier } from "../auth.ts";
+import type { Db } from "../db.ts";
+import type { Logger } from "../log.ts";
+
+/** Dependencies of the api function. */
+export interface ApiDeps {
+  db: Db;
+  verifier: JwtVerifier;
+  log: Logger;
+  /** Told when new work was queued (the local scheduler wakes its workers); a no-op on Supabase. */
+  onQueued?: () => void;
+  /** Told when events may have been written (wakes open event streams sooner). */
+  eventsSignal?: EventTarget;
+  /** How often an open event stream looks for new events, in ms. Default 500. */
+  streamPollMs?: number;
+}
+
+/** The Hono environment: the verified caller of the request. */
+export type ApiEnv = { Variables: { caller: Caller; requestId: string } };
+
+/** The app type routes register on. */
+export type ApiApp = OpenAPIHono<ApiEnv>;

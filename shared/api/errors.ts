@@ -1,0 +1,57 @@
+/**
+ * @module api/errors — turns anything thrown in a handler into `{error: {code, message}}` with
+ * a fitting status, never a stack trace.
+ */
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { ApiError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+
+/** The JSON error body. */
+export function errorBody(code: string, message: string) {
+  return { error: { code, message } };
+}
+
+const PG_CLIENT_ERRORS: Record<string, [number, string]> = {
+  "22P02": [400, "invalid_request"], // invalid_text_representation
+  "22023": [400, "invalid_request"], // invalid_parameter_value
+  "23514": [400, "invalid_request"], // check_violation
+  "42501": [403, "forbidden"], // insufficient_privilege
+};
+
+/** Maps an error to a Response; unexpected errors are logged and answered without detail. */
+export function errorResponse(err: unknown, c: Context, log: Logger): Response {
+  if (err instanceof ApiError) {
+    return c.json(errorBody(err.code, err.message), err.status as 400, err.headers);
+  }
+  if (err instanceof HTTPException) {
+    const status = err.status;
+    const code = status === 413
+      ? "payload_too_large"
+      : status === 401
+      ? "unauthorized"
+      : status === 404
+      ? "not_found"
+      : "invalid_request";
+    const message = status === 413 ? "Request body is too large" : err.message || "Bad request";
+    return c.json(errorBody(code, message), status);
+  }
+  const pgCode = (err as { code?: string })?.code;
+  if (pgCode && PG_CLIENT_ERRORS[pgCode]) {
+    const [status, code] = PG_CLIENT_ERRORS[pgCode];
+    return c.json(errorBody(code, "The request names a value the database rejects"), status as 400);
+  }
+  if (isConnectionError(err)) {
+    log.error("database unavailable", { err });
+    return c.json(errorBody("unavailable", "The database is unavailable, try again later"), 503);
+  }
+  log.error("unhandled error", { err, path: new URL(c.req.url).pathname });
+  return c.json(errorBody("internal", "Internal error"), 500);
+}
+
+/** True for errors that mean the database could not be reached. */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECT_TIMEOUT", "57P01", "57P03"]
+    .includes(code) || /PGlite is closed/i.test((err as Error)?.message ?? "");
+}

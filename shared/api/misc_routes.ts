@@ -1,0 +1,180 @@
+/**
+ * @module api/misc_routes — GET /images?tag=, GET /stats and GET /health.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { asCaller } from "../auth.ts";
+import { allQueueMetrics } from "../queue.ts";
+import type { ApiApp, ApiDeps } from "./context.ts";
+import { errorResponses, TaggedImageSchema } from "./schemas.ts";
+
+const json = <T>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const imagesRoute = createRoute({
+  method: "get",
+  path: "/images",
+  summary: "Images indexed under a tag, newest first",
+  request: {
+    query: z.object({
+      tag: z.string().min(1).max(64).transform((t) => t.trim().toLowerCase()),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+    }),
+  },
+  responses: {
+    200: json(z.object({ tag: z.string(), images: z.array(TaggedImageSchema) }), "Images"),
+    ...errorResponses(400, 401),
+  },
+});
+
+const StatsSchema = z.object({
+  scope: z.enum(["own", "all"]),
+  tasks: z.record(z.string(), z.number()),
+  stages: z.record(z.string(), z.object({ count: z.number(), p50Ms: z.number(), p95Ms: z.number() })),
+  queues: z.record(z.string(), z.object({ length: z.number(), oldestMsgAgeSec: z.number().nullable() })),
+  ai: z.object({
+    analyzed: z.number(),
+    byProvider: z.record(z.string(), z.number()),
+    promptTokens: z.number(),
+    completionTokens: z.number(),
+    totalTokens: z.number(),
+  }),
+}).openapi("Stats");
+
+const statsRoute = createRoute({
+  method: "get",
+  path: "/stats",
+  summary: "Counts by status, stage latency p50/p95, queue depths, AI usage",
+  responses: { 200: json(StatsSchema, "Statistics"), ...errorResponses(401) },
+});
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/health",
+  summary: "Liveness and database reachability (no JWT needed)",
+  responses: {
+    200: json(
+      z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
+      "Healthy",
+    ),
+    503: json(z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }), "Unhealthy"),
+  },
+});
+
+const STAGE_EVENTS: Record<string, string> = {
+  "image.downloaded": "download",
+  "image.metadata_extracted": "metadata",
+  "image.analyzed": "ai",
+  "task.completed": "total",
+};
+
+/** Registers /images, /stats and /health. */
+export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
+  app.openapi(imagesRoute, async (c) => {
+    const { tag, limit } = c.req.valid("query");
+    const rows = await asCaller(deps.db, c.get("caller"), (tx) =>
+      tx.query<{
+        id: string;
+        task_id: string;
+        sha256: string;
+        content_type: string;
+        width: number | null;
+        height: number | null;
+        format: string | null;
+        analysis: { caption?: string; tags?: string[] } | null;
+        created_at: Date;
+      }>(
+        `select id, task_id, sha256, content_type, width, height, format, analysis, created_at
+           from public.images
+          where analysis -> 'tags' ? $1
+          order by created_at desc, id
+          limit $2::integer`,
+        [tag, limit],
+      ));
+    return c.json({
+      tag,
+      images: rows.map((r) => ({
+        imageId: r.id,
+        taskId: r.task_id,
+        sha256: r.sha256,
+        contentType: r.content_type,
+        width: r.width,
+        height: r.height,
+        format: r.format,
+        caption: r.analysis?.caption ?? null,
+        tags: r.analysis?.tags ?? [],
+        createdAt: new Date(r.created_at).toISOString(),
+      })),
+    }, 200);
+  });
+
+  app.openapi(statsRoute, async (c) => {
+    const caller = c.get("caller");
+    const [counts, latency, ai] = await asCaller(deps.db, caller, async (tx) => [
+      await tx.query<{ status: string; n: number }>(
+        "select status, count(*)::integer as n from public.tasks group by status",
+      ),
+      await tx.query<{ event_type: string; n: number; p50: number; p95: number }>(
+        `select event_type, count(*)::integer as n,
+                percentile_cont(0.5) within group (order by (payload ->> 'durationMs')::float8) as p50,
+                percentile_cont(0.95) within group (order by (payload ->> 'durationMs')::float8) as p95
+           from public.events
+          where event_type = any($1::text[]) and payload ? 'durationMs'
+          group by event_type`,
+        [Object.keys(STAGE_EVENTS)],
+      ),
+      await tx.query<{ provider: string; n: number; pt: number; ct: number; tt: number }>(
+        `select analysis ->> 'provider' as provider, count(*)::integer as n,
+                coalesce(sum((analysis -> 'usage' ->> 'promptTokens')::bigint), 0)::bigint as pt,
+                coalesce(sum((analysis -> 'usage' ->> 'completionTokens')::bigint), 0)::bigint as ct,
+                coalesce(sum((analysis -> 'usage' ->> 'totalTokens')::bigint), 0)::bigint as tt
+           from public.images where analysis is not null
+          group by analysis ->> 'provider'`,
+      ),
+    ] as const);
+    const queues = await allQueueMetrics(deps.db);
+    const tasks: Record<string, number> = {
+      queued: 0,
+      processing: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    };
+    for (const r of counts) tasks[r.status] = r.n;
+    const sum = (k: "pt" | "ct" | "tt") => ai.reduce((a, r) => a + Number(r[k]), 0);
+    return c.json({
+      scope: caller.role === "service_role" ? "all" as const : "own" as const,
+      tasks,
+      stages: Object.fromEntries(latency.map((r) => [STAGE_EVENTS[r.event_type], {
+        count: r.n,
+        p50Ms: Math.round(Number(r.p50)),
+        p95Ms: Math.round(Number(r.p95)),
+      }])),
+      queues: Object.fromEntries(
+        queues.map((q) => [q.queue, { length: q.length, oldestMsgAgeSec: q.oldestMsgAgeSec }]),
+      ),
+      ai: {
+        analyzed: ai.reduce((a, r) => a + r.n, 0),
+        byProvider: Object.fromEntries(ai.map((r) => [r.provider ?? "unknown", r.n])),
+        promptTokens: sum("pt"),
+        completionTokens: sum("ct"),
+        totalTokens: sum("tt"),
+      },
+    }, 200);
+  });
+
+  app.openapi(healthRoute, async (c) => {
+    try {
+      const queues = await allQueueMetrics(deps.db);
+      return c.json({
+        ok: true,
+        db: "ok",
+        queues: Object.fromEntries(queues.map((q) => [q.queue, q.length])),
+      }, 200);
+    } catch (err) {
+      deps.log.warn("health check failed", { err });
+      return c.json({ ok: false, db: "unreachable", queues: {} }, 503);
+    }
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * @module api/task_routes — POST /tasks, POST /tasks/batch, GET /tasks/:id,
+ * GET /tasks/:id/events, POST /tasks/:id/retry and /cancel.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { asCaller } from "../auth.ts";
+import { ApiError } from "../errors.ts";
+import {
+  cancelTask,
+  createTask,
+  createTasks,
+  getTask,
+  listTaskEvents,
+  retryTask,
+  type TransitionResult,
+} from "../tasks.ts";
+import type { ApiApp, ApiDeps } from "./context.ts";
+import {
+  CreatedTaskSchema,
+  errorResponses,
+  EventSchema,
+  NewTaskBatchSchema,
+  NewTaskSchema,
+  TaskIdParam,
+  TaskSchema,
+} from "./schemas.ts";
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Checks an :id is a UUID (400 otherwise) and returns it lowercased. */
+export function taskIdOf(id: string): string {
+  if (!UUID.test(id)) throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${id.slice(0, 64)}`);
+  return id.toLowerCase();
+}
+
+const json = <T>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+const createTaskRoute = createRoute({
+  method: "post",
+  path: "/tasks",
+  summary: "Submit an image URL",
+  request: {
+    body: { content: { "application/json": { schema: NewTaskSchema } }, required: true },
+    headers: z.object({
+      "idempotency-key": z.string().min(1).max(255).optional().openapi({
+        description: "Returns the first task created with this key again",
+      }),
+    }),
+  },
+  responses: {
+    202: json(CreatedTaskSchema, "Task accepted"),
+    ...errorResponses(400, 401, 413, 415, 429),
+  },
+});
+
+const createBatchRoute = createRoute({
+  method: "post",
+  path: "/tasks/batch",
+  summary: "Submit up to 100 image URLs",
+  request: {
+    body: { content: { "application/json": { schema: NewTaskBatchSchema } }, required: true },
+  },
+  responses: {
+    202: json(z.object({ tasks: z.array(CreatedTaskSchema) }), "Tasks accepted"),
+    ...errorResponses(400, 401, 413, 415, 429),
+  },
+});
+
+const getTaskRoute = createRoute({
+  method: "get",
+  path: "/tasks/{id}",
+  summary: "A task, with its image, metadata and analysis",
+  request: { params: TaskIdParam },
+  responses: { 200: json(TaskSchema, "The task"), ...errorResponses(400, 401, 404) },
+});
+
+const taskEventsRoute = createRoute({
+  method: "get",
+  path: "/tasks/{id}/events",
+  summary: "A task's events, oldest first",
+  request: { params: TaskIdParam },
+  responses: { 200: json(z.array(EventSchema), "The events"), ...errorResponses(400, 401, 404) },
+});
+
+const transitionRoute = (action: "retry" | "cancel", summary: string) =>
+  createRoute({
+    method: "post",
+    path: `/tasks/{id}/${action}`,
+    summary,
+    request: { params: TaskIdParam },
+    responses: {
+      202: json(z.object({ taskId: z.uuid(), status: z.string() }), "Done"),
+      ...errorResponses(400, 401, 404, 409),
+    },
+  });
+
+/** Registers the task routes. */
+export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
+  app.openapi(createTaskRoute, async (c) => {
+    const body = c.req.valid("json");
+    const key = c.req.header("idempotency-key");
+    const caller = c.get("caller");
+    const created = await asCaller(deps.db, caller, (tx) =>
+      createTask(tx, { ...body, idempotencyKey: key }));
+    if (created.created) deps.onQueued?.();
+    const { taskId, traceId, status } = created;
+    return c.json({ taskId, traceId, status }, 202);
+  });
+
+  app.openapi(createBatchRoute, async (c) => {
+    const { tasks } = c.req.valid("json");
+    const created = await asCaller(deps.db, c.get("caller"), (tx) => createTasks(tx, tasks));
+    if (created.some((t) => t.created)) deps.onQueued?.();
+    return c.json({
+      tasks: created.map(({ taskId, traceId, status }) => ({ taskId, traceId, status })),
+    }, 202);
+  });
+
+  app.openapi(getTaskRoute, async (c) => {
+    const id = taskIdOf(c.req.valid("param").id);
+    const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
+    if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
+    return c.json(task, 200);
+  });
+
+  app.openapi(taskEventsRoute, async (c) => {
+    const id = taskIdOf(c.req.valid("param").id);
+    const events = await asCaller(deps.db, c.get("caller"), async (tx) => {
+      const task = await getTask(tx, id);
+      return task ? await listTaskEvents(tx, id) : null;
+    }, { taskId: id });
+    if (!events) throw new ApiError(404, "not_found", `Task ${id} not found`);
+    return c.json(events, 200);
+  });
+
+  const transition = (
+    action: "retry" | "cancel",
+    fn: (tx: Parameters<typeof cancelTask>[0], id: string) => Promise<TransitionResult | null>,
+    summary: string,
+    allowed: string,
+  ) =>
+    app.openapi(transitionRoute(action, summary), async (c) => {
+      const id = taskIdOf(c.req.valid("param").id);
+      const result = await asCaller(deps.db, c.get("caller"), (tx) => fn(tx, id), { taskId: id });
+      if (!result) throw new ApiError(404, "not_found", `Task ${id} not found`);
+      if (!result.changed) {
+        throw new ApiError(409, "conflict", `Cannot ${action} a ${result.status} task: ${allowed}`);
+      }
+      if (action === "retry") deps.onQueued?.();
+      return c.json({ taskId: id, status: result.status }, 202);
+    });
+  transition("retry", retryTask, "Re-run a failed task from its failed stage", "only failed tasks");
+  transition("cancel", cancelTask, "Stop a task in flight", "only queued or processing tasks");
+}

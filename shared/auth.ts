@@ -1,0 +1,125 @@
+/**
+ * @module auth — verifies Supabase JWTs as the platform's `verify_jwt` does, and runs a
+ * caller's queries under their role and claims so that row level security decides what they see.
+ */
+import { createRemoteJWKSet, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import type { Db, Queryable } from "./db.ts";
+import { ApiError } from "./errors.ts";
+
+/** The database roles a JWT can carry. */
+export type Role = "anon" | "authenticated" | "service_role";
+
+/** Who is calling: their role, user id (authenticated only) and all claims. */
+export interface Caller {
+  role: Role;
+  /** The user id (`sub`) of an authenticated caller. */
+  userId: string | null;
+  claims: JWTPayload & { role: Role };
+}
+
+const ROLES = new Set<Role>(["anon", "authenticated", "service_role"]);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** How tokens are checked: HS256 with the project's secret, and a JWKS when configured. */
+export interface JwtVerifierOptions {
+  secret: string;
+  /** URL of the project's JWKS (asymmetric signing keys), e.g. <SUPABASE_URL>/auth/v1/.well-known/jwks.json */
+  jwksUrl?: string;
+}
+
+/** Verifies `Authorization: Bearer` tokens; throws ApiError 401 with a reason. */
+export class JwtVerifier {
+  readonly #secret: Uint8Array;
+  readonly #jwks?: ReturnType<typeof createRemoteJWKSet>;
+
+  constructor(options: JwtVerifierOptions) {
+    this.#secret = new TextEncoder().encode(options.secret);
+    if (options.jwksUrl) this.#jwks = createRemoteJWKSet(new URL(options.jwksUrl));
+  }
+
+  /** The caller of a request, from its Authorization header. */
+  async callerOf(req: Request): Promise<Caller> {
+    const header = req.headers.get("authorization");
+    if (!header) throw unauthorized("Missing authorization header");
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!m) throw unauthorized("Authorization header is not a Bearer token");
+    return await this.verify(m[1]);
+  }
+
+  /** Verifies one token. */
+  async verify(token: string): Promise<Caller> {
+    let payload: JWTPayload;
+    try {
+      const header = JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));
+      if (header.alg !== "HS256" && this.#jwks) {
+        ({ payload } = await jwtVerify(token, this.#jwks, { algorithms: ["RS256", "ES256"] }));
+      } else {
+        ({ payload } = await jwtVerify(token, this.#secret, { algorithms: ["HS256"] }));
+      }
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "ERR_JWT_EXPIRED") throw unauthorized("JWT has expired");
+      throw unauthorized("Invalid JWT");
+    }
+    const role = payload.role as Role;
+    if (!ROLES.has(role)) throw unauthorized("JWT has no known role claim");
+    let userId: string | null = null;
+    if (role === "authenticated") {
+      if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
+        throw unauthorized("JWT of an authenticated user needs a UUID sub claim");
+      }
+      userId = payload.sub.toLowerCase();
+    }
+    return { role, userId, claims: { ...payload, role } };
+  }
+}
+
+function unauthorized(message: string): ApiError {
+  return new ApiError(401, "unauthorized", message);
+}
+
+/**
+ * Signs a token for a role, as Supabase's anon and service_role keys are signed (HS256).
+ *
+ * @example
+ * const anonKey = await signJwt({ role: "anon" }, secret, "10y");
+ */
+export async function signJwt(
+  claims: { role: Role; sub?: string; [k: string]: unknown },
+  secret: string,
+  expiresIn: string | number = "1h",
+): Promise<string> {
+  return await new SignJWT({ ...claims, iss: "supabase-demo" })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+/** Options of {@linkcode asCaller}. */
+export interface AsCallerOptions {
+  /** The task id the request names: lets the caller read that task when it has no owner. */
+  taskId?: string;
+}
+
+/**
+ * Runs `fn` in one transaction as the caller's database role with their JWT claims set, the way
+ * PostgREST does, so row level security applies.
+ */
+export async function asCaller<T>(
+  db: Db,
+  caller: Caller,
+  fn: (tx: Queryable) => Promise<T>,
+  options: AsCallerOptions = {},
+): Promise<T> {
+  if (!ROLES.has(caller.role)) throw new Error(`unknown role ${caller.role}`);
+  return await db.transaction(async (tx) => {
+    // The role comes from the whitelist above, never from raw input.
+    await tx.query(`set local role ${caller.role}`);
+    await tx.query(
+      "select set_config('request.jwt.claims', $1, true), set_config('darkroom.task_id', $2, true)",
+      [JSON.stringify(caller.claims), options.taskId ?? ""],
+    );
+    return await fn(tx);
+  });
+}

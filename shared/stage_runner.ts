@@ -1,0 +1,245 @@
+/**
+ * @module stage_runner — the engine every stage worker shares: read a batch from the stage's
+ * queue with a visibility timeout, claim it in one statement, handle the messages with bounded
+ * concurrency, and commit each outcome atomically through the SQL functions.
+ */
+import type { Db } from "./db.ts";
+import type { Logger } from "./log.ts";
+import { Queue, type Stage, STAGE_QUEUES } from "./queue.ts";
+import { decideRetry } from "./retry_policy.ts";
+
+/** One message being handled, with the task and image rows it names. */
+export interface StageJob {
+  msgId: number;
+  taskId: string;
+  traceId: string;
+  /** Tries of this stage so far, this one included (the task resource's attempts). */
+  attempt: number;
+  /** Deliveries of this message (pgmq read_ct). */
+  readCt: number;
+  /** The tasks row as JSON. */
+  task: Record<string, unknown>;
+  /** The images row as JSON, once the download stage has made one. */
+  image: Record<string, unknown> | null;
+  log: Logger;
+  /** Aborted when the stage's time budget is spent. */
+  signal: AbortSignal;
+}
+
+/** What a stage is: its name, who publishes, and the work. */
+export interface StageDefinition {
+  stage: Stage;
+  /** The function that publishes this stage's events (download-worker, ...). */
+  source: string;
+  /** Does the stage's work; its result goes to complete_stage as p_result. Throws StageError. */
+  run(job: StageJob): Promise<Record<string, unknown>>;
+  /** Messages per batch. Default 8. */
+  batchSize?: number;
+  /** Messages handled at once. Default 4. */
+  concurrency?: number;
+  /** Seconds a read message stays hidden. Default 60. MUST exceed `timeoutMs`. */
+  visibilityTimeoutSeconds?: number;
+  /** Time budget of one message. Default 45000. */
+  timeoutMs?: number;
+}
+
+/** What the runner needs. */
+export interface RunnerDeps {
+  db: Db;
+  log: Logger;
+  /** MAX_ATTEMPTS: tries of a stage before the task fails. */
+  maxAttempts: number;
+}
+
+/** The JSON summary a worker invocation answers. */
+export interface BatchSummary {
+  worker: string;
+  queue: string;
+  read: number;
+  advanced: number;
+  completed: number;
+  retried: number;
+  failed: number;
+  ignored: number;
+  /** Messages whose outcome could not be recorded; they are delivered again later. */
+  errors: number;
+  durationMs: number;
+}
+
+interface ClaimRow {
+  msg_id: number;
+  task_id: string;
+  proceed: boolean;
+  attempt: number;
+  task: Record<string, unknown> | null;
+  image: Record<string, unknown> | null;
+}
+
+/** Reads one batch from the stage's queue and handles it. */
+export async function runStageBatch(deps: RunnerDeps, def: StageDefinition): Promise<BatchSummary> {
+  const started = performance.now();
+  const queueName = STAGE_QUEUES[def.stage];
+  const summary: BatchSummary = {
+    worker: def.source,
+    queue: queueName,
+    read: 0,
+    advanced: 0,
+    completed: 0,
+    retried: 0,
+    failed: 0,
+    ignored: 0,
+    errors: 0,
+    durationMs: 0,
+  };
+  const queue = new Queue<{ taskId?: string; traceId?: string }>(deps.db, queueName);
+  const messages = await queue.read(def.visibilityTimeoutSeconds ?? 60, def.batchSize ?? 8);
+  summary.read = messages.length;
+  if (messages.length === 0) {
+    summary.durationMs = Math.round(performance.now() - started);
+    return summary;
+  }
+
+  // GUARD: a message without a task id can never succeed: archive it for inspection.
+  const valid = messages.filter((m) => typeof m.message?.taskId === "string");
+  for (const bad of messages.filter((m) => !valid.includes(m))) {
+    deps.log.warn("message without taskId archived", { queue: queueName, msgId: bad.msgId });
+    await queue.archive(bad.msgId);
+    summary.ignored++;
+  }
+
+  const claims = valid.length === 0 ? [] : await deps.db.query<ClaimRow>(
+    `select * from public.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[],
+       p_task_ids => $3::uuid[], p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
+    [
+      def.stage,
+      valid.map((m) => m.msgId),
+      valid.map((m) => m.message.taskId),
+      valid.map((m) => m.readCt),
+      deps.maxAttempts,
+    ],
+  );
+  const readCt = new Map(valid.map((m) => [Number(m.msgId), m.readCt]));
+  const jobs = claims.filter((c) => c.proceed);
+  summary.ignored += claims.length - jobs.length;
+
+  await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
+    const outcome = await handleOne(deps, def, claim, readCt.get(Number(claim.msg_id)) ?? 1);
+    summary[outcome]++;
+  });
+  summary.durationMs = Math.round(performance.now() - started);
+  return summary;
+}
+
+type Outcome = "advanced" | "completed" | "retried" | "failed" | "ignored" | "errors";
+
+async function handleOne(
+  deps: RunnerDeps,
+  def: StageDefinition,
+  claim: ClaimRow,
+  readCt: number,
+): Promise<Outcome> {
+  const task = claim.task ?? {};
+  const traceId = String(task.trace_id);
+  const log = deps.log.child({
+    traceId,
+    taskId: claim.task_id,
+    stage: def.stage,
+    msgId: Number(claim.msg_id),
+  });
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  let failure: unknown;
+  try {
+    const result = await def.run({
+      msgId: Number(claim.msg_id),
+      taskId: claim.task_id,
+      traceId,
+      attempt: claim.attempt,
+      readCt,
+      task,
+      image: claim.image,
+      log,
+      signal: AbortSignal.timeout(def.timeoutMs ?? 45_000),
+    });
+    const outcome = await callTransition(deps.db, "complete_stage", [
+      claim.task_id,
+      def.stage,
+      claim.msg_id,
+      JSON.stringify(result),
+      def.source,
+    ]) as "advanced" | "completed" | "ignored";
+    log.info(outcome === "ignored" ? "stage result ignored" : "stage completed", {
+      outcome,
+      durationMs: elapsed(),
+    });
+    return outcome;
+  } catch (error) {
+    failure = error;
+  }
+  const decision = decideRetry(failure, readCt, deps.maxAttempts);
+  try {
+    if (decision.action === "retry") {
+      log.warn("stage failed, retry scheduled", {
+        code: decision.code,
+        err: failure,
+        delaySeconds: decision.delaySeconds,
+        durationMs: elapsed(),
+      });
+      const r = await callTransition(deps.db, "schedule_retry", [
+        claim.task_id,
+        def.stage,
+        claim.msg_id,
+        decision.delaySeconds,
+        decision.code,
+        decision.message,
+        def.source,
+      ]);
+      return r === "ignored" ? "ignored" : "retried";
+    }
+    log.warn("stage failed", { code: decision.code, err: failure, durationMs: elapsed() });
+    const r = await callTransition(deps.db, "fail_stage", [
+      claim.task_id,
+      def.stage,
+      claim.msg_id,
+      decision.code,
+      decision.message,
+      def.source,
+    ]);
+    return r === "ignored" ? "ignored" : "failed";
+  } catch (error) {
+    // The message stays hidden until its visibility timeout, then is delivered again.
+    log.error("cannot record stage outcome; message will be delivered again", { err: error });
+    return "errors";
+  }
+}
+
+const TRANSITIONS = {
+  complete_stage:
+    "select public.complete_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_result => $4::jsonb, p_source => $5) as r",
+  schedule_retry:
+    "select public.schedule_retry(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_delay_seconds => $4::integer, p_code => $5, p_message => $6, p_source => $7) as r",
+  fail_stage:
+    "select public.fail_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_code => $4, p_message => $5, p_source => $6) as r",
+} as const;
+
+async function callTransition(
+  db: Db,
+  name: keyof typeof TRANSITIONS,
+  params: unknown[],
+): Promise<string> {
+  const [row] = await db.query<{ r: string }>(TRANSITIONS[name], params);
+  return row.r;
+}
+
+/** Runs `fn` over `items` with at most `limit` at once. */
+export async function forEachLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  });
+  await Promise.all(lanes);
+}

@@ -1,0 +1,198 @@
+/**
+ * @module tasks — calls to the SQL functions that own task state, and the task resource that
+ * GET /tasks/:id returns. Named arguments keep each call readable next to its SQL definition.
+ */
+import type { Queryable } from "./db.ts";
+import { type EventRow, eventFromRow, type INEvent } from "./events.ts";
+import type { Stage } from "./queue.ts";
+
+/** Status of a task. */
+export type TaskStatus = "queued" | "processing" | "completed" | "failed" | "cancelled";
+
+/** What POST /tasks accepts, after validation. */
+export interface NewTask {
+  imageUrl: string;
+  callbackUrl?: string;
+  options?: Record<string, unknown>;
+  idempotencyKey?: string;
+}
+
+/** What creating a task answers. */
+export interface CreatedTask {
+  taskId: string;
+  traceId: string;
+  status: TaskStatus;
+  /** False when an Idempotency-Key returned an existing task. */
+  created: boolean;
+}
+
+/** Creates a task: task.created published and its download queued, in one transaction. */
+export async function createTask(db: Queryable, task: NewTask, owner?: string): Promise<CreatedTask> {
+  const [row] = await db.query<
+    { task_id: string; trace_id: string; status: TaskStatus; created: boolean }
+  >(
+    `select * from public.create_task(p_image_url => $1, p_callback_url => $2,
+       p_options => $3::jsonb, p_idempotency_key => $4, p_owner => $5::uuid)`,
+    [
+      task.imageUrl,
+      task.callbackUrl ?? null,
+      JSON.stringify(task.options ?? {}),
+      task.idempotencyKey ?? null,
+      owner ?? null,
+    ],
+  );
+  return { taskId: row.task_id, traceId: row.trace_id, status: row.status, created: row.created };
+}
+
+/** Creates many tasks in one transaction; results in input order. */
+export async function createTasks(
+  db: Queryable,
+  tasks: NewTask[],
+  owner?: string,
+): Promise<CreatedTask[]> {
+  const rows = await db.query<
+    { task_id: string; trace_id: string; status: TaskStatus; created: boolean }
+  >(
+    "select * from public.create_tasks(p_tasks => $1::jsonb, p_owner => $2::uuid)",
+    [JSON.stringify(tasks), owner ?? null],
+  );
+  return rows.map((r) => ({
+    taskId: r.task_id,
+    traceId: r.trace_id,
+    status: r.status,
+    created: r.created,
+  }));
+}
+
+/** The task resource of the HTTP API. */
+export interface TaskResource {
+  taskId: string;
+  traceId: string;
+  status: TaskStatus;
+  stage: Stage | null;
+  imageUrl: string;
+  callbackUrl: string | null;
+  attempts: { download: number; metadata: number; ai: number };
+  error: null | { code: string; message: string; stage: Stage | null };
+  image: null | {
+    id: string;
+    sha256: string;
+    contentType: string;
+    byteSize: number;
+    width: number | null;
+    height: number | null;
+    format: string | null;
+    metadata: Record<string, unknown> | null;
+    analysis: Record<string, unknown> | null;
+  };
+  createdAt: string;
+  updatedAt: string;
+  completedAt: string | null;
+}
+
+interface TaskRow {
+  id: string;
+  trace_id: string;
+  status: TaskStatus;
+  stage: Stage | null;
+  image_url: string;
+  callback_url: string | null;
+  download_attempts: number;
+  metadata_attempts: number;
+  ai_attempts: number;
+  error_code: string | null;
+  error_message: string | null;
+  error_stage: Stage | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+  completed_at: Date | string | null;
+  image: null | {
+    id: string;
+    sha256: string;
+    content_type: string;
+    byte_size: number;
+    width: number | null;
+    height: number | null;
+    format: string | null;
+    metadata: Record<string, unknown> | null;
+    analysis: Record<string, unknown> | null;
+  };
+}
+
+const iso = (d: Date | string) => new Date(d).toISOString();
+
+/** Maps a tasks row (with its image as JSON) to the task resource. */
+export function taskFromRow(r: TaskRow): TaskResource {
+  return {
+    taskId: r.id,
+    traceId: r.trace_id,
+    status: r.status,
+    stage: r.stage,
+    imageUrl: r.image_url,
+    callbackUrl: r.callback_url,
+    attempts: { download: r.download_attempts, metadata: r.metadata_attempts, ai: r.ai_attempts },
+    error: r.error_code
+      ? { code: r.error_code, message: r.error_message ?? "", stage: r.error_stage }
+      : null,
+    image: r.image
+      ? {
+        id: r.image.id,
+        sha256: r.image.sha256,
+        contentType: r.image.content_type,
+        byteSize: Number(r.image.byte_size),
+        width: r.image.width,
+        height: r.image.height,
+        format: r.image.format,
+        metadata: r.image.metadata,
+        analysis: r.image.analysis,
+      }
+      : null,
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+    completedAt: r.completed_at ? iso(r.completed_at) : null,
+  };
+}
+
+/** Reads one task with its image; null when unknown (or not visible to the caller). */
+export async function getTask(db: Queryable, taskId: string): Promise<TaskResource | null> {
+  const [row] = await db.query<TaskRow>(
+    `select t.*, (select to_jsonb(i) from public.images i where i.task_id = t.id) as image
+       from public.tasks t where t.id = $1::uuid`,
+    [taskId],
+  );
+  return row ? taskFromRow(row) : null;
+}
+
+/** A task's events, oldest first. */
+export async function listTaskEvents(db: Queryable, taskId: string): Promise<INEvent[]> {
+  const rows = await db.query<EventRow>(
+    `select seq, id, event_type, task_id, trace_id, source, payload, created_at
+       from public.events where task_id = $1::uuid order by seq`,
+    [taskId],
+  );
+  return rows.map(eventFromRow);
+}
+
+/** Result of cancel/retry: null when the task is unknown to the caller. */
+export interface TransitionResult {
+  status: TaskStatus;
+  changed: boolean;
+}
+
+/** Cancels a task in flight. */
+export async function cancelTask(db: Queryable, taskId: string): Promise<TransitionResult | null> {
+  const [row] = await db.query<TransitionResult>(
+    "select * from public.cancel_task(p_task_id => $1::uuid)",
+    [taskId],
+  );
+  return row ?? null;
+}
+
+/** Re-runs a failed task from its failed stage. */
+export async function retryTask(db: Queryable, taskId: string): Promise<TransitionResult | null> {
+  const [row] = await db.query<TransitionResult>(
+    "select * from public.retry_task(p_task_id => $1::uuid)",
+    [taskId],
+  );
+  return row ?? null;
+}

@@ -1,0 +1,52 @@
+/**
+ * @module workers/ai — the AI stage: the configured provider captions and tags the image;
+ * the task completes in the same transaction.
+ */
+import type { AiProvider } from "../ai/types.ts";
+import { StageError } from "../errors.ts";
+import type { ImageMetadata } from "../metadata/types.ts";
+import type { StageDefinition } from "../stage_runner.ts";
+import type { BlobStore } from "../storage/blob_store.ts";
+
+/** What the AI stage needs. */
+export interface AiStageDeps {
+  store: BlobStore;
+  provider: AiProvider;
+  /** Time budget of one analysis in ms. Default 60000. */
+  timeoutMs?: number;
+}
+
+/** The AI stage. */
+export function aiStage(deps: AiStageDeps): StageDefinition {
+  const timeoutMs = deps.timeoutMs ?? 60_000;
+  return {
+    stage: "ai",
+    source: "ai-worker",
+    batchSize: 4,
+    concurrency: 4,
+    timeoutMs,
+    visibilityTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 30,
+    async run(job) {
+      const image = job.image;
+      if (!image || typeof image.storage_path !== "string") {
+        throw new StageError("internal", "Cannot analyse: the task has no stored image");
+      }
+      const bytes = await deps.store.get(image.storage_path);
+      const analysis = await deps.provider.analyze({
+        bytes,
+        contentType: String(image.content_type),
+        width: (image.width as number | null) ?? null,
+        height: (image.height as number | null) ?? null,
+        format: (image.format as string | null) ?? null,
+        metadata: image.metadata as unknown as ImageMetadata,
+        signal: job.signal,
+      });
+      job.log.info("image analysed", {
+        provider: analysis.provider,
+        tags: analysis.tags.length,
+        totalTokens: analysis.usage?.totalTokens ?? 0,
+      });
+      return { analysis };
+    },
+  };
+}

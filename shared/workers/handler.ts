@@ -1,0 +1,42 @@
+/**
+ * @module workers/handler — a stage worker as an HTTP function: what pg_cron + pg_net call on
+ * Supabase and what the local scheduler calls in-process. It answers only service_role.
+ */
+import type { JwtVerifier } from "../auth.ts";
+import { ApiError } from "../errors.ts";
+import { isConnectionError } from "../api/errors.ts";
+import { type RunnerDeps, runStageBatch, type StageDefinition } from "../stage_runner.ts";
+
+/** Builds the worker's HTTP handler: POST (or GET) runs one batch and answers its summary. */
+export function createWorkerHandler(
+  deps: RunnerDeps & { verifier: JwtVerifier },
+  def: StageDefinition,
+): (req: Request) => Promise<Response> {
+  return async (req) => {
+    try {
+      const caller = await deps.verifier.callerOf(req);
+      if (caller.role !== "service_role") {
+        throw new ApiError(403, "forbidden", `${def.source} answers only service_role`);
+      }
+      if (req.method !== "POST" && req.method !== "GET") {
+        throw new ApiError(405, "method_not_allowed", "Use POST");
+      }
+      await req.body?.cancel();
+      const summary = await runStageBatch(deps, def);
+      return Response.json(summary);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        return Response.json({ error: { code: err.code, message: err.message } }, {
+          status: err.status,
+        });
+      }
+      const unavailable = isConnectionError(err);
+      deps.log.error("worker invocation failed", { worker: def.source, err });
+      return Response.json({
+        error: unavailable
+          ? { code: "unavailable", message: "The database is unavailable" }
+          : { code: "internal", message: "Internal error" },
+      }, { status: unavailable ? 503 : 500 });
+    }
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * @module workers/metadata — the metadata stage: dimensions from the header (checked against
+ * MAX_IMAGE_PIXELS before anything decodes) and normalised EXIF/GPS/IPTC/XMP.
+ */
+import { StageError } from "../errors.ts";
+import { extractImage } from "../metadata/extract.ts";
+import type { StageDefinition } from "../stage_runner.ts";
+import type { BlobStore } from "../storage/blob_store.ts";
+
+/** What the metadata stage needs. */
+export interface MetadataStageDeps {
+  store: BlobStore;
+  maxPixels: number;
+}
+
+/** The metadata stage. */
+export function metadataStage(deps: MetadataStageDeps): StageDefinition {
+  return {
+    stage: "metadata",
+    source: "metadata-worker",
+    batchSize: 8,
+    concurrency: 2,
+    timeoutMs: 20_000,
+    visibilityTimeoutSeconds: 60,
+    async run(job) {
+      const path = job.image?.storage_path;
+      if (typeof path !== "string") {
+        throw new StageError("internal", "Cannot read metadata: the task has no stored image");
+      }
+      const bytes = await deps.store.get(path);
+      const extracted = await extractImage(bytes, { maxPixels: deps.maxPixels });
+      return { ...extracted };
+    },
+  };
+}
