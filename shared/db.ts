@@ -49,6 +49,14 @@ export class PostgresDb implements Db {
       connect_timeout: 10,
       // int8 as a JS number (counts, sequences, byte sizes stay far below 2^53), as PGlite does.
       types: {
+        // json/jsonb parameters are passed as JSON text by callers (as PGlite takes them):
+        // send text as it is instead of JSON-encoding it a second time.
+        json: {
+          to: 114,
+          from: [114, 3802],
+          serialize: (x: unknown) => typeof x === "string" ? x : JSON.stringify(x),
+          parse: (x: string) => JSON.parse(x),
+        },
         int8: {
           to: 20,
           from: [20],

@@ -1,0 +1,31 @@
+/**
+ * @module function_host — serves every function's handler at /functions/v1/<name>, the way the
+ * Supabase edge runtime does: the handler sees the path from /<name> on.
+ */
+
+/** A handler per function name. */
+export type FunctionTable = Record<string, (req: Request) => Promise<Response>>;
+
+/** Extra routes of the platform (storage, dashboard), tried before the 404. */
+export type ExtraRoute = (req: Request, url: URL) => Promise<Response | null> | Response | null;
+
+/** Builds the host's request handler. */
+export function createFunctionHost(functions: FunctionTable, extras: ExtraRoute[] = []) {
+  return async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    const m = /^\/functions\/v1\/([a-z0-9_-]+)(\/.*)?$/.exec(url.pathname);
+    if (m && functions[m[1]]) {
+      const inner = new URL(req.url);
+      inner.pathname = `/${m[1]}${m[2] ?? ""}`;
+      return await functions[m[1]](new Request(inner, req));
+    }
+    for (const route of extras) {
+      const res = await route(req, url);
+      if (res) return res;
+    }
+    return Response.json(
+      { error: { code: "not_found", message: `No route ${req.method} ${url.pathname}` } },
+      { status: 404 },
+    );
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * @module main — `deno task start`: runs the local platform until SIGINT/SIGTERM.
+ */
+import { ConfigError, loadConfig } from "../shared/config.ts";
+import { startPlatform } from "./platform.ts";
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    Deno.exit(2);
+  }
+  throw err;
+}
+
+const platform = await startPlatform(config);
+const fn = `${platform.url}/functions/v1`;
+console.log(`
+Darkroom is running.
+
+         API URL: ${platform.url}
+   Functions URL: ${fn}
+             api: ${fn}/api   (OpenAPI: ${fn}/api/openapi.json)
+         workers: ${fn}/download-worker, ${fn}/metadata-worker, ${fn}/ai-worker
+        Database: ${
+  config.databaseUrl ? "DATABASE_URL" : `embedded PGlite in ${config.DATA_DIR}/pgdata`
+} (pgmq: ${platform.bootstrap.pgmq}, migrations applied now: ${platform.bootstrap.applied.length})
+         Storage: ${platform.deps.store.backend}
+     AI provider: ${platform.deps.provider.name}
+      JWT secret: ${config.JWT_SECRET === undefined ? "" : "(set; development default unless JWT_SECRET is given)"}
+        anon key: ${platform.anonKey}
+service_role key: ${platform.serviceRoleKey}
+
+Stop with Ctrl+C.
+`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log("Stopping Darkroom...");
+  await platform.stop();
+  console.log("Stopped.");
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);

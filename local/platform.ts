@@ -1,0 +1,130 @@
+/**
+ * @module platform — one process standing in for Supabase: Postgres (embedded PGlite under
+ * DATA_DIR, or DATABASE_URL), the stand-ins and migrations, the function host on PORT, a
+ * scheduler in place of pg_cron, wake-ups in place of webhooks, and a filesystem blob store.
+ */
+import { JwtVerifier } from "../shared/auth.ts";
+import type { Config } from "../shared/config.ts";
+import { type Db, PostgresDb } from "../shared/db.ts";
+import { createAllFunctions, type FunctionDeps } from "../shared/functions.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
+import { createProvider, createStore } from "../shared/providers.ts";
+import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
+import { createFunctionHost } from "./function_host.ts";
+import { platformKey } from "./keys.ts";
+import { PGliteDb } from "./pglite_db.ts";
+import { Scheduler } from "./scheduler.ts";
+import { storageRoute } from "./storage_route.ts";
+
+/** A running platform. */
+export interface Platform {
+  /** Base URL, e.g. http://127.0.0.1:54321 */
+  url: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  db: Db;
+  bootstrap: BootstrapReport;
+  scheduler: Scheduler;
+  deps: FunctionDeps;
+  /** Stops the server, the scheduler and the database, in that order. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@linkcode startPlatform}. */
+export interface PlatformOptions {
+  log?: Logger;
+  /** Host to listen on. Default 127.0.0.1. */
+  hostname?: string;
+  /** Scheduler idle poll in ms. Default 200. */
+  idlePollMs?: number;
+  /** fetch used by the download worker (tests). */
+  fetch?: typeof fetch;
+}
+
+/** Starts everything; resolves once the server listens. */
+export async function startPlatform(config: Config, opts: PlatformOptions = {}): Promise<Platform> {
+  const log = opts.log ?? createLogger(config.LOG_LEVEL);
+  const db: Db = config.databaseUrl
+    ? new PostgresDb(config.databaseUrl, { max: 10 })
+    : await PGliteDb.open(`${config.DATA_DIR}/pgdata`);
+  let server: Deno.HttpServer<Deno.NetAddr> | undefined;
+  let scheduler: Scheduler | undefined;
+  try {
+    const bootstrap = await bootstrapDatabase(db);
+    const anonKey = await platformKey("anon", config.JWT_SECRET);
+    const serviceRoleKey = await platformKey("service_role", config.JWT_SECRET);
+    const eventsSignal = new EventTarget();
+    const notifyEvents = () => eventsSignal.dispatchEvent(new Event("events"));
+
+    // Listen first: the port (PORT=0 picks one) goes into signed URLs.
+    let host: ((req: Request) => Promise<Response>) | undefined;
+    const hostname = opts.hostname ?? "127.0.0.1";
+    server = Deno.serve({
+      port: config.PORT,
+      hostname,
+      onListen: () => {},
+      onError: (err) => {
+        log.error("request failed", { err });
+        return Response.json({ error: { code: "internal", message: "Internal error" } }, {
+          status: 500,
+        });
+      },
+    }, (req) =>
+      host ? host(req) : Promise.resolve(Response.json(
+        { error: { code: "unavailable", message: "Starting" } },
+        { status: 503 },
+      )));
+    const baseUrl = `http://${hostname}:${server.addr.port}`;
+
+    const store = createStore(config, { publicBaseUrl: baseUrl });
+    const deps: FunctionDeps = {
+      config,
+      db,
+      store,
+      provider: createProvider(config),
+      verifier: new JwtVerifier({ secret: config.JWT_SECRET }),
+      log,
+      fetch: opts.fetch,
+      eventsSignal,
+      onQueued: () => {
+        notifyEvents();
+        scheduler?.wake("download-worker");
+      },
+    };
+    const functions = createAllFunctions(deps);
+    scheduler = new Scheduler({
+      serviceRoleKey,
+      log,
+      idlePollMs: opts.idlePollMs,
+      onProgress: notifyEvents,
+      workers: [
+        { name: "download-worker", handler: functions["download-worker"], wakes: ["metadata-worker"] },
+        { name: "metadata-worker", handler: functions["metadata-worker"], wakes: ["ai-worker"] },
+        { name: "ai-worker", handler: functions["ai-worker"] },
+      ],
+    });
+    host = createFunctionHost(functions, [storageRoute(store, config)]);
+    scheduler.start();
+
+    const platform: Platform = {
+      url: baseUrl,
+      anonKey,
+      serviceRoleKey,
+      db,
+      bootstrap,
+      scheduler,
+      deps,
+      async stop() {
+        await server?.shutdown();
+        await scheduler?.stop();
+        await db.close();
+      },
+    };
+    return platform;
+  } catch (err) {
+    await server?.shutdown();
+    await scheduler?.stop();
+    await db.close();
+    throw err;
+  }
+}

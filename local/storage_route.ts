@@ -1,0 +1,33 @@
+/**
+ * @module storage_route — serves the filesystem store's signed URLs
+ * (GET /storage/v1/object/sign/<bucket>/<path>?token=&expires=), as Supabase Storage does.
+ */
+import type { Config } from "../shared/config.ts";
+import type { BlobStore } from "../shared/storage/blob_store.ts";
+import { contentTypeOfPath } from "../shared/storage/blob_store.ts";
+import { parseFsSignedUrl, verifyFsSignedToken } from "../shared/storage/fs_store.ts";
+import type { ExtraRoute } from "./function_host.ts";
+
+/** The route; answers null for other paths. */
+export function storageRoute(store: BlobStore, config: Config): ExtraRoute {
+  return async (req, url) => {
+    if (!url.pathname.startsWith("/storage/v1/object/sign/")) return null;
+    const signed = parseFsSignedUrl(url);
+    const fail = (status: number, code: string, message: string) =>
+      Response.json({ error: { code, message } }, { status });
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return fail(405, "method_not_allowed", "Use GET");
+    }
+    if (!signed || store.backend !== "fs") return fail(400, "invalid_request", "Not a signed URL");
+    const ok = await verifyFsSignedToken({ secret: config.JWT_SECRET, ...signed });
+    if (!ok) return fail(403, "forbidden", "Signature is invalid or expired");
+    if (!await store.exists(signed.path)) return fail(404, "not_found", "Object not found");
+    const bytes = await store.get(signed.path);
+    return new Response(req.method === "HEAD" ? null : bytes as Uint8Array<ArrayBuffer>, {
+      headers: {
+        "content-type": contentTypeOfPath(signed.path),
+        "cache-control": "private, max-age=60",
+      },
+    });
+  };
+}
