@@ -22,7 +22,7 @@ const schema = z.object({
   OPENAI_BASE_URL: z.url().optional(),
   OPENAI_MODEL: z.string().min(1).default("gpt-4o-mini"),
   OPENAI_TIMEOUT_MS: int(1).default(30_000),
-  STORAGE_BACKEND: z.enum(["fs", "supabase"]).default("fs"),
+  STORAGE_BACKEND: z.enum(["fs", "supabase"]).optional(),
   STORAGE_BUCKET: z.string().min(1).default("images"),
   SUPABASE_URL: z.url().optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().optional(),
@@ -33,11 +33,14 @@ const schema = z.object({
   DOWNLOAD_TIMEOUT_MS: int(1).default(15_000),
   WEBHOOK_SECRET: z.string().optional(),
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+  RATE_LIMIT_PER_MINUTE: int(1).default(120),
+  RATE_LIMIT_BURST: int(1).default(60),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 
 /** Darkroom's configuration. */
-export type Config = z.infer<typeof schema> & {
+export type Config = Omit<z.infer<typeof schema>, "STORAGE_BACKEND"> & {
+  STORAGE_BACKEND: "fs" | "supabase";
   /** The database to connect to: DATABASE_URL, else SUPABASE_DB_URL, else undefined (embedded). */
   databaseUrl: string | undefined;
 };
@@ -66,7 +69,13 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     const name = String(issue.path[0] ?? "environment");
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
   }
-  const c = parsed.data;
+  const data = parsed.data;
+  // On Supabase (SUPABASE_URL and the service key are set) blobs go to Storage unless told otherwise.
+  const c = {
+    ...data,
+    STORAGE_BACKEND: data.STORAGE_BACKEND ??
+      (data.SUPABASE_URL && data.SUPABASE_SERVICE_ROLE_KEY ? "supabase" as const : "fs" as const),
+  };
   if (c.AI_PROVIDER === "openai" && !c.OPENAI_API_KEY) {
     throw new ConfigError("Invalid configuration: OPENAI_API_KEY is required when AI_PROVIDER=openai");
   }

@@ -42,6 +42,9 @@ export function createApiHandler(deps: FunctionDeps): Handler {
     log: deps.log.child({ fn: "api" }),
     onQueued: deps.onQueued,
     eventsSignal: deps.eventsSignal,
+    store: deps.store,
+    rateLimit: { perMinute: deps.config.RATE_LIMIT_PER_MINUTE, burst: deps.config.RATE_LIMIT_BURST },
+    allowPrivateNetwork: deps.config.ALLOW_PRIVATE_NETWORK,
   });
   return async (req) => await app.fetch(req);
 }

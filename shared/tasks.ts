@@ -79,6 +79,8 @@ export interface TaskResource {
     sha256: string;
     contentType: string;
     byteSize: number;
+    /** Where the blob is in the store (not sent to clients; GET /tasks/:id/image signs it). */
+    storagePath?: string;
     width: number | null;
     height: number | null;
     format: string | null;
@@ -111,6 +113,7 @@ interface TaskRow {
     sha256: string;
     content_type: string;
     byte_size: number;
+    storage_path: string;
     width: number | null;
     height: number | null;
     format: string | null;
@@ -140,6 +143,7 @@ export function taskFromRow(r: TaskRow): TaskResource {
         sha256: r.image.sha256,
         contentType: r.image.content_type,
         byteSize: Number(r.image.byte_size),
+        storagePath: r.image.storage_path,
         width: r.image.width,
         height: r.image.height,
         format: r.image.format,

@@ -5,6 +5,8 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Caller, JwtVerifier } from "../auth.ts";
 import type { Db } from "../db.ts";
 import type { Logger } from "../log.ts";
+import type { RateLimitOptions } from "../rate_limit.ts";
+import type { BlobStore } from "../storage/blob_store.ts";
 
 /** Dependencies of the api function. */
 export interface ApiDeps {
@@ -15,6 +17,12 @@ export interface ApiDeps {
   onQueued?: () => void;
   /** Told when events may have been written (wakes open event streams sooner). */
   eventsSignal?: EventTarget;
+  /** Where image blobs are (signed URLs of originals). */
+  store?: BlobStore;
+  /** Token bucket on task creation; none = unlimited. */
+  rateLimit?: RateLimitOptions;
+  /** ALLOW_PRIVATE_NETWORK: callbackUrl may then name private addresses. Default false. */
+  allowPrivateNetwork?: boolean;
   /** How often an open event stream looks for new events, in ms. Default 500. */
   streamPollMs?: number;
 }

@@ -12,8 +12,12 @@ import {
   getTask,
   listTaskEvents,
   retryTask,
+  type TaskResource,
   type TransitionResult,
 } from "../tasks.ts";
+import { blockedHostnameReason } from "../net/address_policy.ts";
+import { rateLimitSubject, takeRateLimitTokens } from "../rate_limit.ts";
+import type { Caller } from "../auth.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import {
   CreatedTaskSchema,
@@ -97,12 +101,60 @@ const transitionRoute = (action: "retry" | "cancel", summary: string) =>
     },
   });
 
+/** The task as clients see it: the store's internal path left out. */
+function publicTask(task: TaskResource): TaskResource {
+  if (!task.image) return task;
+  const { storagePath: _internal, ...image } = task.image;
+  return { ...task, image };
+}
+
+/** Seconds a signed URL of an original stays valid. */
+export const SIGNED_URL_SECONDS = 300;
+
+const imageRoute = createRoute({
+  method: "get",
+  path: "/tasks/{id}/image",
+  summary: "Redirects to a short-lived signed URL of the stored original",
+  request: { params: TaskIdParam },
+  responses: {
+    302: { description: "Location: a signed URL valid for 5 minutes" },
+    ...errorResponses(400, 401, 404),
+  },
+});
+
+/** The client address the platform's gateway reports, if any. */
+function clientAddress(req: Request): string | null {
+  const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+  return forwarded || req.headers.get("x-real-ip") || null;
+}
+
+/** Rejects callback URLs that point into private networks (unless ALLOW_PRIVATE_NETWORK). */
+function checkCallbackUrls(deps: ApiDeps, urls: (string | undefined)[]): void {
+  for (const [i, url] of urls.entries()) {
+    if (!url) continue;
+    const reason = blockedHostnameReason(new URL(url).hostname, {
+      allowPrivateNetwork: deps.allowPrivateNetwork ?? false,
+    });
+    if (reason) {
+      const field = urls.length > 1 ? `tasks.${i}.callbackUrl` : "callbackUrl";
+      throw new ApiError(400, "invalid_request", `${field}: must not point to a ${reason} address`);
+    }
+  }
+}
+
+async function spendTokens(deps: ApiDeps, caller: Caller, req: Request, cost: number) {
+  const subject = rateLimitSubject(caller, clientAddress(req));
+  if (subject && deps.rateLimit) await takeRateLimitTokens(deps.db, subject, cost, deps.rateLimit);
+}
+
 /** Registers the task routes. */
 export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(createTaskRoute, async (c) => {
     const body = c.req.valid("json");
     const key = c.req.header("idempotency-key");
     const caller = c.get("caller");
+    checkCallbackUrls(deps, [body.callbackUrl]);
+    await spendTokens(deps, caller, c.req.raw, 1);
     const created = await asCaller(deps.db, caller, (tx) =>
       createTask(tx, { ...body, idempotencyKey: key }));
     if (created.created) deps.onQueued?.();
@@ -112,6 +164,8 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
 
   app.openapi(createBatchRoute, async (c) => {
     const { tasks } = c.req.valid("json");
+    checkCallbackUrls(deps, tasks.map((t) => t.callbackUrl));
+    await spendTokens(deps, c.get("caller"), c.req.raw, tasks.length);
     const created = await asCaller(deps.db, c.get("caller"), (tx) => createTasks(tx, tasks));
     if (created.some((t) => t.created)) deps.onQueued?.();
     return c.json({
@@ -123,7 +177,17 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     const id = taskIdOf(c.req.valid("param").id);
     const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
     if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
-    return c.json(task, 200);
+    return c.json(publicTask(task), 200);
+  });
+
+  app.openapi(imageRoute, async (c) => {
+    const id = taskIdOf(c.req.valid("param").id);
+    const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
+    if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
+    const path = task.image?.storagePath;
+    if (!path || !deps.store) throw new ApiError(404, "not_found", `Task ${id} has no stored image`);
+    const url = await deps.store.signedUrl(path, SIGNED_URL_SECONDS);
+    return c.redirect(url, 302);
   });
 
   app.openapi(taskEventsRoute, async (c) => {

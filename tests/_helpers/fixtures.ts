@@ -46,7 +46,7 @@ export interface FixtureServer {
  */
 export function startFixtureServer(): FixtureServer {
   const hits = new Map<string, number>();
-  const pending = new Set<number>();
+  const pending = new Set<ReturnType<typeof setTimeout>>();
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
