@@ -74,7 +74,9 @@ export async function applyMigrations(db: Db, migrations?: Migration[]): Promise
       name text
     );`);
   const done = new Set(
-    (await db.query<{ version: string }>("select version from supabase_migrations.schema_migrations"))
+    (await db.query<{ version: string }>(
+      "select version from supabase_migrations.schema_migrations",
+    ))
       .map((r) => r.version),
   );
   const applied: string[] = [];

@@ -29,7 +29,9 @@ Darkroom is running.
 } (pgmq: ${platform.bootstrap.pgmq}, migrations applied now: ${platform.bootstrap.applied.length})
          Storage: ${platform.deps.store.backend}
      AI provider: ${platform.deps.provider.name}
-      JWT secret: ${config.JWT_SECRET === undefined ? "" : "(set; development default unless JWT_SECRET is given)"}
+      JWT secret: ${
+  config.JWT_SECRET === undefined ? "" : "(set; development default unless JWT_SECRET is given)"
+}
         anon key: ${platform.anonKey}
 service_role key: ${platform.serviceRoleKey}
 

@@ -57,7 +57,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     const notifyEvents = () => eventsSignal.dispatchEvent(new Event("events"));
 
     // Listen first: the port (PORT=0 picks one) goes into signed URLs.
-    let host: ((req: Request) => Promise<Response>) | undefined;
+    const ref: { host?: (req: Request) => Promise<Response> } = {};
     const hostname = opts.hostname ?? "127.0.0.1";
     server = Deno.serve({
       port: config.PORT,
@@ -70,7 +70,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         });
       },
     }, (req) =>
-      host ? host(req) : Promise.resolve(Response.json(
+      ref.host ? ref.host(req) : Promise.resolve(Response.json(
         { error: { code: "unavailable", message: "Starting" } },
         { status: 503 },
       )));
@@ -98,12 +98,16 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       idlePollMs: opts.idlePollMs,
       onProgress: notifyEvents,
       workers: [
-        { name: "download-worker", handler: functions["download-worker"], wakes: ["metadata-worker"] },
+        {
+          name: "download-worker",
+          handler: functions["download-worker"],
+          wakes: ["metadata-worker"],
+        },
         { name: "metadata-worker", handler: functions["metadata-worker"], wakes: ["ai-worker"] },
         { name: "ai-worker", handler: functions["ai-worker"] },
       ],
     });
-    host = createFunctionHost(functions, [storageRoute(store, config)]);
+    ref.host = createFunctionHost(functions, [storageRoute(store, config)]);
     scheduler.start();
 
     const platform: Platform = {

@@ -77,7 +77,9 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
       (data.SUPABASE_URL && data.SUPABASE_SERVICE_ROLE_KEY ? "supabase" as const : "fs" as const),
   };
   if (c.AI_PROVIDER === "openai" && !c.OPENAI_API_KEY) {
-    throw new ConfigError("Invalid configuration: OPENAI_API_KEY is required when AI_PROVIDER=openai");
+    throw new ConfigError(
+      "Invalid configuration: OPENAI_API_KEY is required when AI_PROVIDER=openai",
+    );
   }
   if (c.STORAGE_BACKEND === "supabase" && (!c.SUPABASE_URL || !c.SUPABASE_SERVICE_ROLE_KEY)) {
     throw new ConfigError(

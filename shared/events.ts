@@ -109,7 +109,9 @@ export const INEventSchema = z.object({
  */
 export function validateEvent(event: unknown): string[] {
   const envelope = INEventSchema.safeParse(event);
-  if (!envelope.success) return envelope.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  if (!envelope.success) {
+    return envelope.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  }
   const payload = EVENT_PAYLOADS[envelope.data.eventType].safeParse(envelope.data.payload);
   return payload.success
     ? []

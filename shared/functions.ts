@@ -43,7 +43,10 @@ export function createApiHandler(deps: FunctionDeps): Handler {
     onQueued: deps.onQueued,
     eventsSignal: deps.eventsSignal,
     store: deps.store,
-    rateLimit: { perMinute: deps.config.RATE_LIMIT_PER_MINUTE, burst: deps.config.RATE_LIMIT_BURST },
+    rateLimit: {
+      perMinute: deps.config.RATE_LIMIT_PER_MINUTE,
+      burst: deps.config.RATE_LIMIT_BURST,
+    },
     allowPrivateNetwork: deps.config.ALLOW_PRIVATE_NETWORK,
   });
   return async (req) => await app.fetch(req);

@@ -32,7 +32,9 @@ export async function takeRateLimitTokens(
   cost: number,
   opts: RateLimitOptions,
 ): Promise<void> {
-  const [row] = await db.query<{ allowed: boolean; remaining: number; retry_after_seconds: number }>(
+  const [row] = await db.query<
+    { allowed: boolean; remaining: number; retry_after_seconds: number }
+  >(
     `select * from public.take_rate_limit_tokens(p_subject => $1, p_cost => $2::integer,
        p_capacity => $3::integer, p_refill_per_second => $4::float8)`,
     [subject, cost, Math.max(opts.burst, cost), opts.perMinute / 60],

@@ -44,5 +44,10 @@ export function decideRetry(
   const retryable = known ? error.retryable : true;
   if (!retryable || attempt >= maxAttempts) return { action: "fail", code, message };
   const retryAfter = known ? error.retryAfterSeconds : undefined;
-  return { action: "retry", delaySeconds: backoffSeconds(attempt, retryAfter, random), code, message };
+  return {
+    action: "retry",
+    delaySeconds: backoffSeconds(attempt, retryAfter, random),
+    code,
+    message,
+  };
 }

@@ -3,7 +3,7 @@
  * GET /tasks/:id returns. Named arguments keep each call readable next to its SQL definition.
  */
 import type { Queryable } from "./db.ts";
-import { type EventRow, eventFromRow, type INEvent } from "./events.ts";
+import { eventFromRow, type EventRow, type INEvent } from "./events.ts";
 import type { Stage } from "./queue.ts";
 
 /** Status of a task. */
@@ -27,7 +27,11 @@ export interface CreatedTask {
 }
 
 /** Creates a task: task.created published and its download queued, in one transaction. */
-export async function createTask(db: Queryable, task: NewTask, owner?: string): Promise<CreatedTask> {
+export async function createTask(
+  db: Queryable,
+  task: NewTask,
+  owner?: string,
+): Promise<CreatedTask> {
   const [row] = await db.query<
     { task_id: string; trace_id: string; status: TaskStatus; created: boolean }
   >(

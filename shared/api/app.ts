@@ -46,7 +46,9 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     if (c.req.method === "POST" && path.startsWith("/api/tasks")) {
       const type = c.req.header("content-type") ?? "";
       const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
-      if (hasBody && !/^application\/(.+\+)?json\b/i.test(type) && !/\/(retry|cancel)$/.test(path)) {
+      if (
+        hasBody && !/^application\/(.+\+)?json\b/i.test(type) && !/\/(retry|cancel)$/.test(path)
+      ) {
         throw new ApiError(415, "unsupported_media_type", "Body must be application/json");
       }
     }

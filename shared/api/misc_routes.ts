@@ -31,8 +31,14 @@ const imagesRoute = createRoute({
 const StatsSchema = z.object({
   scope: z.enum(["own", "all"]),
   tasks: z.record(z.string(), z.number()),
-  stages: z.record(z.string(), z.object({ count: z.number(), p50Ms: z.number(), p95Ms: z.number() })),
-  queues: z.record(z.string(), z.object({ length: z.number(), oldestMsgAgeSec: z.number().nullable() })),
+  stages: z.record(
+    z.string(),
+    z.object({ count: z.number(), p50Ms: z.number(), p95Ms: z.number() }),
+  ),
+  queues: z.record(
+    z.string(),
+    z.object({ length: z.number(), oldestMsgAgeSec: z.number().nullable() }),
+  ),
   ai: z.object({
     analyzed: z.number(),
     byProvider: z.record(z.string(), z.number()),
@@ -58,7 +64,10 @@ const healthRoute = createRoute({
       z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
       "Healthy",
     ),
-    503: json(z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }), "Unhealthy"),
+    503: json(
+      z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
+      "Unhealthy",
+    ),
   },
 });
 
@@ -111,28 +120,29 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
 
   app.openapi(statsRoute, async (c) => {
     const caller = c.get("caller");
-    const [counts, latency, ai] = await asCaller(deps.db, caller, async (tx) => [
-      await tx.query<{ status: string; n: number }>(
-        "select status, count(*)::integer as n from public.tasks group by status",
-      ),
-      await tx.query<{ event_type: string; n: number; p50: number; p95: number }>(
-        `select event_type, count(*)::integer as n,
+    const [counts, latency, ai] = await asCaller(deps.db, caller, async (tx) =>
+      [
+        await tx.query<{ status: string; n: number }>(
+          "select status, count(*)::integer as n from public.tasks group by status",
+        ),
+        await tx.query<{ event_type: string; n: number; p50: number; p95: number }>(
+          `select event_type, count(*)::integer as n,
                 percentile_cont(0.5) within group (order by (payload ->> 'durationMs')::float8) as p50,
                 percentile_cont(0.95) within group (order by (payload ->> 'durationMs')::float8) as p95
            from public.events
           where event_type = any($1::text[]) and payload ? 'durationMs'
           group by event_type`,
-        [Object.keys(STAGE_EVENTS)],
-      ),
-      await tx.query<{ provider: string; n: number; pt: number; ct: number; tt: number }>(
-        `select analysis ->> 'provider' as provider, count(*)::integer as n,
+          [Object.keys(STAGE_EVENTS)],
+        ),
+        await tx.query<{ provider: string; n: number; pt: number; ct: number; tt: number }>(
+          `select analysis ->> 'provider' as provider, count(*)::integer as n,
                 coalesce(sum((analysis -> 'usage' ->> 'promptTokens')::bigint), 0)::bigint as pt,
                 coalesce(sum((analysis -> 'usage' ->> 'completionTokens')::bigint), 0)::bigint as ct,
                 coalesce(sum((analysis -> 'usage' ->> 'totalTokens')::bigint), 0)::bigint as tt
            from public.images where analysis is not null
           group by analysis ->> 'provider'`,
-      ),
-    ] as const);
+        ),
+      ] as const);
     const queues = await allQueueMetrics(deps.db);
     const tasks: Record<string, number> = {
       queued: 0,

@@ -20,7 +20,10 @@ export const NewTaskSchema = z.object({
     description: "Receives a signed webhook when the task ends",
   }),
   options: z.record(z.string(), z.unknown()).optional()
-    .refine((o) => o === undefined || JSON.stringify(o).length <= 4096, "options is over 4096 bytes")
+    .refine(
+      (o) => o === undefined || JSON.stringify(o).length <= 4096,
+      "options is over 4096 bytes",
+    )
     .openapi({ description: "Free-form options stored with the task (at most 4 KiB)" }),
 }).strict().openapi("NewTask");
 

@@ -6,7 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { asCaller } from "../auth.ts";
 import { ApiError } from "../errors.ts";
-import { type EventRow, eventFromRow } from "../events.ts";
+import { eventFromRow, type EventRow } from "../events.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import { errorResponses } from "./schemas.ts";
 import { taskIdOf } from "./task_routes.ts";

@@ -33,7 +33,9 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Checks an :id is a UUID (400 otherwise) and returns it lowercased. */
 export function taskIdOf(id: string): string {
-  if (!UUID.test(id)) throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${id.slice(0, 64)}`);
+  if (!UUID.test(id)) {
+    throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${id.slice(0, 64)}`);
+  }
   return id.toLowerCase();
 }
 
@@ -155,8 +157,11 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     const caller = c.get("caller");
     checkCallbackUrls(deps, [body.callbackUrl]);
     await spendTokens(deps, caller, c.req.raw, 1);
-    const created = await asCaller(deps.db, caller, (tx) =>
-      createTask(tx, { ...body, idempotencyKey: key }));
+    const created = await asCaller(
+      deps.db,
+      caller,
+      (tx) => createTask(tx, { ...body, idempotencyKey: key }),
+    );
     if (created.created) deps.onQueued?.();
     const { taskId, traceId, status } = created;
     return c.json({ taskId, traceId, status }, 202);
@@ -185,7 +190,9 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
     if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
     const path = task.image?.storagePath;
-    if (!path || !deps.store) throw new ApiError(404, "not_found", `Task ${id} has no stored image`);
+    if (!path || !deps.store) {
+      throw new ApiError(404, "not_found", `Task ${id} has no stored image`);
+    }
     const url = await deps.store.signedUrl(path, SIGNED_URL_SECONDS);
     return c.redirect(url, 302);
   });

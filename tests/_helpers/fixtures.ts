@@ -68,7 +68,10 @@ export function startFixtureServer(): FixtureServer {
       });
     }
     if (url.pathname === "/redirect") {
-      return new Response(null, { status: 302, headers: { location: url.searchParams.get("to")! } });
+      return new Response(null, {
+        status: 302,
+        headers: { location: url.searchParams.get("to")! },
+      });
     }
     if (url.pathname === "/slow") {
       const body = new ReadableStream({

@@ -81,10 +81,14 @@ export async function waitForTask(
 ): Promise<Record<string, unknown> & { status: string }> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
-    const res = await fetch(`${api}/tasks/${taskId}`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${api}/tasks/${taskId}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const task = await res.json();
     if (["completed", "failed", "cancelled"].includes(task.status)) return task;
-    if (Date.now() > deadline) throw new Error(`task ${taskId} still ${task.status} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      throw new Error(`task ${taskId} still ${task.status} after ${timeoutMs} ms`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -3,7 +3,7 @@
 // events in order. Failures end as failed tasks with the design's codes, and the platform
 // keeps serving. Runs on PGlite, or on PostgreSQL when DATABASE_URL is set.
 import assert from "node:assert/strict";
-import { startFixtureServer, loadOracle } from "../_helpers/fixtures.ts";
+import { loadOracle, startFixtureServer } from "../_helpers/fixtures.ts";
 import { startTestPlatform, waitForTask } from "../_helpers/platform.ts";
 import { validateEvent } from "../../shared/events.ts";
 
@@ -32,64 +32,70 @@ Deno.test({
     try {
       const oracle = await loadOracle();
 
-      await t.step("every fixture completes with exiftool's width, height, make, model, takenAt, orientation and GPS", async () => {
-        const submitted = await Promise.all(
-          oracle.map(async (o) => ({ o, created: await submit(`${fixtures.url}/images/${o.file}`) })),
-        );
-        for (const { o, created } of submitted) {
-          // deno-lint-ignore no-explicit-any
-          const task = await waitForTask(p.api, token, created.taskId) as any;
-          assert.equal(task.status, "completed", `${o.file}: ${JSON.stringify(task.error)}`);
-          const img = task.image;
-          assert.equal(img.sha256, o.sha256, o.file);
-          assert.equal(img.byteSize, o.byteSize, o.file);
-          assert.equal(img.contentType, o.mimeType, o.file);
-          assert.equal(img.width, o.width, `${o.file} width`);
-          assert.equal(img.height, o.height, `${o.file} height`);
-          const m = img.metadata;
-          assert.equal(m.make, o.make, `${o.file} make`);
-          assert.equal(m.model, o.model, `${o.file} model`);
-          assert.equal(m.takenAt, o.takenAt, `${o.file} takenAt`);
-          assert.equal(m.orientation, o.orientation, `${o.file} orientation`);
-          if (o.gps === null) assert.equal(m.gps, null, `${o.file} gps`);
-          else {
-            assert.ok(Math.abs(m.gps.lat - o.gps.lat) < 1e-6, `${o.file} lat`);
-            assert.ok(Math.abs(m.gps.lon - o.gps.lon) < 1e-6, `${o.file} lon`);
-          }
-          assert.equal(img.analysis.provider, "local");
-          assert.ok(img.analysis.caption.length > 0);
-          assert.ok(img.analysis.tags.length >= 3 && img.analysis.tags.length <= 10);
-          assert.deepEqual(task.attempts, { download: 1, metadata: 1, ai: 1 });
-
-          const res = await fetch(`${p.api}/tasks/${created.taskId}/events`, {
-            headers: { authorization: `Bearer ${token}` },
-          });
-          const events = await res.json();
-          assert.deepEqual(
-            // deno-lint-ignore no-explicit-any
-            events.map((e: any) => e.eventType),
-            [
-              "task.created",
-              "image.downloaded",
-              "image.metadata_extracted",
-              "image.analyzed",
-              "task.completed",
-            ],
-            o.file,
+      await t.step(
+        "every fixture completes with exiftool's width, height, make, model, takenAt, orientation and GPS",
+        async () => {
+          const submitted = await Promise.all(
+            oracle.map(async (o) => ({
+              o,
+              created: await submit(`${fixtures.url}/images/${o.file}`),
+            })),
           );
-          for (const e of events) {
-            assert.deepEqual(validateEvent(e), [], `${o.file} ${e.eventType}`);
-            assert.equal(e.traceId, created.traceId);
-            assert.equal(e.taskId, created.taskId);
+          for (const { o, created } of submitted) {
+            // deno-lint-ignore no-explicit-any
+            const task = await waitForTask(p.api, token, created.taskId) as any;
+            assert.equal(task.status, "completed", `${o.file}: ${JSON.stringify(task.error)}`);
+            const img = task.image;
+            assert.equal(img.sha256, o.sha256, o.file);
+            assert.equal(img.byteSize, o.byteSize, o.file);
+            assert.equal(img.contentType, o.mimeType, o.file);
+            assert.equal(img.width, o.width, `${o.file} width`);
+            assert.equal(img.height, o.height, `${o.file} height`);
+            const m = img.metadata;
+            assert.equal(m.make, o.make, `${o.file} make`);
+            assert.equal(m.model, o.model, `${o.file} model`);
+            assert.equal(m.takenAt, o.takenAt, `${o.file} takenAt`);
+            assert.equal(m.orientation, o.orientation, `${o.file} orientation`);
+            if (o.gps === null) assert.equal(m.gps, null, `${o.file} gps`);
+            else {
+              assert.ok(Math.abs(m.gps.lat - o.gps.lat) < 1e-6, `${o.file} lat`);
+              assert.ok(Math.abs(m.gps.lon - o.gps.lon) < 1e-6, `${o.file} lon`);
+            }
+            assert.equal(img.analysis.provider, "local");
+            assert.ok(img.analysis.caption.length > 0);
+            assert.ok(img.analysis.tags.length >= 3 && img.analysis.tags.length <= 10);
+            assert.deepEqual(task.attempts, { download: 1, metadata: 1, ai: 1 });
+
+            const res = await fetch(`${p.api}/tasks/${created.taskId}/events`, {
+              headers: { authorization: `Bearer ${token}` },
+            });
+            const events = await res.json();
+            assert.deepEqual(
+              // deno-lint-ignore no-explicit-any
+              events.map((e: any) => e.eventType),
+              [
+                "task.created",
+                "image.downloaded",
+                "image.metadata_extracted",
+                "image.analyzed",
+                "task.completed",
+              ],
+              o.file,
+            );
+            for (const e of events) {
+              assert.deepEqual(validateEvent(e), [], `${o.file} ${e.eventType}`);
+              assert.equal(e.traceId, created.traceId);
+              assert.equal(e.taskId, created.taskId);
+            }
           }
-        }
-        const invalid = submitted.find((s) => s.o.file === "invalid_exif.jpg");
-        if (invalid) {
-          // deno-lint-ignore no-explicit-any
-          const task = await waitForTask(p.api, token, invalid.created.taskId) as any;
-          assert.equal(task.image.metadata.partial, true, "malformed EXIF is flagged partial");
-        }
-      });
+          const invalid = submitted.find((s) => s.o.file === "invalid_exif.jpg");
+          if (invalid) {
+            // deno-lint-ignore no-explicit-any
+            const task = await waitForTask(p.api, token, invalid.created.taskId) as any;
+            assert.equal(task.image.metadata.partial, true, "malformed EXIF is flagged partial");
+          }
+        },
+      );
 
       await t.step("a download answered 404 fails the task with http_status", async () => {
         const created = await submit(`${fixtures.url}/status/404`);
@@ -106,14 +112,19 @@ Deno.test({
         assert.equal((task.error as { code: string }).code, "not_an_image");
       });
 
-      await t.step("a redirect to the cloud metadata address fails with blocked_address", async () => {
-        const created = await submit(
-          `${fixtures.url}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest/meta-data")}`,
-        );
-        const task = await waitForTask(p.api, token, created.taskId);
-        assert.equal(task.status, "failed");
-        assert.equal((task.error as { code: string }).code, "blocked_address");
-      });
+      await t.step(
+        "a redirect to the cloud metadata address fails with blocked_address",
+        async () => {
+          const created = await submit(
+            `${fixtures.url}/redirect?to=${
+              encodeURIComponent("http://169.254.169.254/latest/meta-data")
+            }`,
+          );
+          const task = await waitForTask(p.api, token, created.taskId);
+          assert.equal(task.status, "failed");
+          assert.equal((task.error as { code: string }).code, "blocked_address");
+        },
+      );
 
       await t.step("the platform keeps serving after failures", async () => {
         const res = await fetch(`${p.api}/health`);
@@ -127,16 +138,23 @@ Deno.test({
         ]);
       });
 
-      await t.step("a second start on the same data applies no migration and keeps the tasks", async () => {
-        const before = await p.platform.db.query<{ n: number }>("select count(*)::integer as n from public.tasks");
-        const again = await p.restart();
-        assert.deepEqual(again.bootstrap.applied, []);
-        const after = await again.db.query<{ n: number }>("select count(*)::integer as n from public.tasks");
-        assert.equal(after[0].n, before[0].n);
-        const created = await submit(`${fixtures.url}/images/nikon_d70.jpg`);
-        const task = await waitForTask(p.api, token, created.taskId);
-        assert.equal(task.status, "completed");
-      });
+      await t.step(
+        "a second start on the same data applies no migration and keeps the tasks",
+        async () => {
+          const before = await p.platform.db.query<{ n: number }>(
+            "select count(*)::integer as n from public.tasks",
+          );
+          const again = await p.restart();
+          assert.deepEqual(again.bootstrap.applied, []);
+          const after = await again.db.query<{ n: number }>(
+            "select count(*)::integer as n from public.tasks",
+          );
+          assert.equal(after[0].n, before[0].n);
+          const created = await submit(`${fixtures.url}/images/nikon_d70.jpg`);
+          const task = await waitForTask(p.api, token, created.taskId);
+          assert.equal(task.status, "completed");
+        },
+      );
     } finally {
       await p.close();
       await fixtures.close();

@@ -9,6 +9,8 @@ import { silentLogger } from "../../shared/log.ts";
 import { SignJWT } from "jose";
 
 const secret = DEV_JWT_SECRET;
+// deno-lint-ignore no-explicit-any
+type Json = any;
 
 Deno.test({
   name: "api",
@@ -44,7 +46,7 @@ Deno.test({
       }
       const res = await app.request(`/api${path}`, { method, headers, body });
       const text = await res.text();
-      let json: any; // deno-lint-ignore no-explicit-any
+      let json: Json;
       try {
         json = JSON.parse(text);
       } catch {
@@ -52,7 +54,12 @@ Deno.test({
       }
       return { status: res.status, json, headers: res.headers };
     };
-    const expectError = (r: { status: number; json: any }, status: number, code: string, text?: RegExp) => { // deno-lint-ignore no-explicit-any
+    const expectError = (
+      r: { status: number; json: Json },
+      status: number,
+      code: string,
+      text?: RegExp,
+    ) => {
       assert.equal(r.status, status, JSON.stringify(r.json));
       assert.equal(r.json.error.code, code);
       assert.equal(typeof r.json.error.message, "string");
@@ -80,47 +87,74 @@ Deno.test({
         expectError(r, 400, "invalid_request", /imageUrl/);
       });
 
-      await t.step("POST /tasks rejects a missing imageUrl, an unknown field and a bad callbackUrl", async () => {
-        expectError(await call("POST", "/tasks", { body: {} }), 400, "invalid_request", /imageUrl/);
-        expectError(
-          await call("POST", "/tasks", { body: { imageUrl: "https://e.com/a.jpg", extra: 1 } }),
-          400,
-          "invalid_request",
-        );
-        expectError(
-          await call("POST", "/tasks", { body: { imageUrl: "https://e.com/a.jpg", callbackUrl: "nope" } }),
-          400,
-          "invalid_request",
-          /callbackUrl/,
-        );
-        expectError(
-          await call("POST", "/tasks", { body: { imageUrl: "https://e.com/" + "a".repeat(2100) } }),
-          400,
-          "invalid_request",
-          /2048/,
-        );
-      });
+      await t.step(
+        "POST /tasks rejects a missing imageUrl, an unknown field and a bad callbackUrl",
+        async () => {
+          expectError(
+            await call("POST", "/tasks", { body: {} }),
+            400,
+            "invalid_request",
+            /imageUrl/,
+          );
+          expectError(
+            await call("POST", "/tasks", { body: { imageUrl: "https://e.com/a.jpg", extra: 1 } }),
+            400,
+            "invalid_request",
+          );
+          expectError(
+            await call("POST", "/tasks", {
+              body: { imageUrl: "https://e.com/a.jpg", callbackUrl: "nope" },
+            }),
+            400,
+            "invalid_request",
+            /callbackUrl/,
+          );
+          expectError(
+            await call("POST", "/tasks", {
+              body: { imageUrl: "https://e.com/" + "a".repeat(2100) },
+            }),
+            400,
+            "invalid_request",
+            /2048/,
+          );
+        },
+      );
 
-      await t.step("POST /tasks rejects malformed JSON with 400 and a non-JSON body with 415", async () => {
-        expectError(await call("POST", "/tasks", { body: "{not json" }), 400, "invalid_request");
-        expectError(
-          await call("POST", "/tasks", { body: "imageUrl=x", headers: { "content-type": "text/plain" } }),
-          415,
-          "unsupported_media_type",
-        );
-      });
+      await t.step(
+        "POST /tasks rejects malformed JSON with 400 and a non-JSON body with 415",
+        async () => {
+          expectError(await call("POST", "/tasks", { body: "{not json" }), 400, "invalid_request");
+          expectError(
+            await call("POST", "/tasks", {
+              body: "imageUrl=x",
+              headers: { "content-type": "text/plain" },
+            }),
+            415,
+            "unsupported_media_type",
+          );
+        },
+      );
 
       await t.step("POST /tasks rejects a body over 1 MiB with 413", async () => {
         const r = await call("POST", "/tasks", {
-          body: JSON.stringify({ imageUrl: "https://e.com/a.jpg", options: { x: "a".repeat(1_100_000) } }),
+          body: JSON.stringify({
+            imageUrl: "https://e.com/a.jpg",
+            options: { x: "a".repeat(1_100_000) },
+          }),
         });
         expectError(r, 413, "payload_too_large");
       });
 
       await t.step("Idempotency-Key returns the first task again", async () => {
         const headers = { "idempotency-key": "same-key" };
-        const a = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/1.jpg" }, headers });
-        const b = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/2.jpg" }, headers });
+        const a = await call("POST", "/tasks", {
+          body: { imageUrl: "https://e.com/1.jpg" },
+          headers,
+        });
+        const b = await call("POST", "/tasks", {
+          body: { imageUrl: "https://e.com/2.jpg" },
+          headers,
+        });
         assert.equal(a.status, 202);
         assert.equal(b.status, 202);
         assert.equal(b.json.taskId, a.json.taskId);
@@ -132,25 +166,43 @@ Deno.test({
         assert.notEqual(c.json.taskId, a.json.taskId, "another user's key is their own");
       });
 
-      await t.step("POST /tasks/batch creates up to 100 tasks in order and rejects 101", async () => {
-        const tasks = Array.from({ length: 3 }, (_, i) => ({ imageUrl: `https://e.com/${i}.jpg` }));
-        const r = await call("POST", "/tasks/batch", { body: { tasks } });
-        assert.equal(r.status, 202);
-        assert.equal(r.json.tasks.length, 3);
-        for (let i = 0; i < 3; i++) {
-          const got = await call("GET", `/tasks/${r.json.tasks[i].taskId}`);
-          assert.equal(got.json.imageUrl, tasks[i].imageUrl);
-        }
-        const tooMany = Array.from({ length: 101 }, () => ({ imageUrl: "https://e.com/x.jpg" }));
-        expectError(await call("POST", "/tasks/batch", { body: { tasks: tooMany } }), 400, "invalid_request", /100/);
-        expectError(await call("POST", "/tasks/batch", { body: { tasks: [] } }), 400, "invalid_request");
-      });
+      await t.step(
+        "POST /tasks/batch creates up to 100 tasks in order and rejects 101",
+        async () => {
+          const tasks = Array.from(
+            { length: 3 },
+            (_, i) => ({ imageUrl: `https://e.com/${i}.jpg` }),
+          );
+          const r = await call("POST", "/tasks/batch", { body: { tasks } });
+          assert.equal(r.status, 202);
+          assert.equal(r.json.tasks.length, 3);
+          for (let i = 0; i < 3; i++) {
+            const got = await call("GET", `/tasks/${r.json.tasks[i].taskId}`);
+            assert.equal(got.json.imageUrl, tasks[i].imageUrl);
+          }
+          const tooMany = Array.from({ length: 101 }, () => ({ imageUrl: "https://e.com/x.jpg" }));
+          expectError(
+            await call("POST", "/tasks/batch", { body: { tasks: tooMany } }),
+            400,
+            "invalid_request",
+            /100/,
+          );
+          expectError(
+            await call("POST", "/tasks/batch", { body: { tasks: [] } }),
+            400,
+            "invalid_request",
+          );
+        },
+      );
 
-      await t.step("GET /tasks/:id answers 400 for a non-UUID and 404 for an unknown task", async () => {
-        expectError(await call("GET", "/tasks/not-a-uuid"), 400, "invalid_request", /UUID/);
-        expectError(await call("GET", `/tasks/${crypto.randomUUID()}`), 404, "not_found");
-        expectError(await call("GET", `/tasks/${crypto.randomUUID()}/events`), 404, "not_found");
-      });
+      await t.step(
+        "GET /tasks/:id answers 400 for a non-UUID and 404 for an unknown task",
+        async () => {
+          expectError(await call("GET", "/tasks/not-a-uuid"), 400, "invalid_request", /UUID/);
+          expectError(await call("GET", `/tasks/${crypto.randomUUID()}`), 404, "not_found");
+          expectError(await call("GET", `/tasks/${crypto.randomUUID()}/events`), 404, "not_found");
+        },
+      );
 
       await t.step("GET /tasks/:id/events lists task.created first", async () => {
         const r = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/ev.jpg" } });
@@ -161,15 +213,18 @@ Deno.test({
         assert.equal(ev.json[0].source, "api");
       });
 
-      await t.step("cancel stops a queued task; a second cancel and a retry of it are 409", async () => {
-        const r = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/c.jpg" } });
-        const c = await call("POST", `/tasks/${r.json.taskId}/cancel`);
-        assert.equal(c.status, 202);
-        assert.equal(c.json.status, "cancelled");
-        expectError(await call("POST", `/tasks/${r.json.taskId}/cancel`), 409, "conflict");
-        expectError(await call("POST", `/tasks/${r.json.taskId}/retry`), 409, "conflict");
-        expectError(await call("POST", `/tasks/${crypto.randomUUID()}/retry`), 404, "not_found");
-      });
+      await t.step(
+        "cancel stops a queued task; a second cancel and a retry of it are 409",
+        async () => {
+          const r = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/c.jpg" } });
+          const c = await call("POST", `/tasks/${r.json.taskId}/cancel`);
+          assert.equal(c.status, 202);
+          assert.equal(c.json.status, "cancelled");
+          expectError(await call("POST", `/tasks/${r.json.taskId}/cancel`), 409, "conflict");
+          expectError(await call("POST", `/tasks/${r.json.taskId}/retry`), 409, "conflict");
+          expectError(await call("POST", `/tasks/${crypto.randomUUID()}/retry`), 404, "not_found");
+        },
+      );
 
       await t.step("a request without a valid JWT is 401", async () => {
         expectError(await call("GET", "/stats", { token: null }), 401, "unauthorized", /Missing/);
@@ -180,7 +235,12 @@ Deno.test({
           .setProtectedHeader({ alg: "HS256" })
           .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
           .sign(new TextEncoder().encode(secret));
-        expectError(await call("GET", "/stats", { token: expired }), 401, "unauthorized", /expired/);
+        expectError(
+          await call("GET", "/stats", { token: expired }),
+          401,
+          "unauthorized",
+          /expired/,
+        );
         const none = `${btoa(JSON.stringify({ alg: "none", typ: "JWT" }))}.${
           btoa(JSON.stringify({ role: "service_role" }))
         }.`.replaceAll("=", "");
@@ -194,7 +254,18 @@ Deno.test({
         assert.equal(h.json.db, "ok");
         const doc = await call("GET", "/openapi.json", { token: null });
         assert.equal(doc.status, 200);
-        for (const path of ["/tasks", "/tasks/batch", "/tasks/{id}", "/tasks/{id}/events", "/events/stream", "/images", "/stats", "/health"]) {
+        for (
+          const path of [
+            "/tasks",
+            "/tasks/batch",
+            "/tasks/{id}",
+            "/tasks/{id}/events",
+            "/events/stream",
+            "/images",
+            "/stats",
+            "/health",
+          ]
+        ) {
           assert.ok(doc.json.paths[`/api${path}`] ?? doc.json.paths[path], `documents ${path}`);
         }
       });
@@ -205,32 +276,60 @@ Deno.test({
 
       await t.step("a user cannot read another user's task or events", async () => {
         const r = await call("POST", "/tasks", { body: { imageUrl: "https://e.com/private.jpg" } });
-        expectError(await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.bob }), 404, "not_found");
-        expectError(await call("GET", `/tasks/${r.json.taskId}/events`, { token: tokens.bob }), 404, "not_found");
-        expectError(await call("POST", `/tasks/${r.json.taskId}/cancel`, { token: tokens.bob }), 404, "not_found");
-        expectError(await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.anon }), 404, "not_found");
+        expectError(
+          await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.bob }),
+          404,
+          "not_found",
+        );
+        expectError(
+          await call("GET", `/tasks/${r.json.taskId}/events`, { token: tokens.bob }),
+          404,
+          "not_found",
+        );
+        expectError(
+          await call("POST", `/tasks/${r.json.taskId}/cancel`, { token: tokens.bob }),
+          404,
+          "not_found",
+        );
+        expectError(
+          await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.anon }),
+          404,
+          "not_found",
+        );
         const svc = await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.service });
         assert.equal(svc.status, 200, "service_role sees everything");
       });
 
       await t.step("an anon-key task is readable by its id but counted for nobody", async () => {
-        const r = await call("POST", "/tasks", { token: tokens.anon, body: { imageUrl: "https://e.com/anon.jpg" } });
+        const r = await call("POST", "/tasks", {
+          token: tokens.anon,
+          body: { imageUrl: "https://e.com/anon.jpg" },
+        });
         assert.equal(r.status, 202);
         const got = await call("GET", `/tasks/${r.json.taskId}`, { token: tokens.anon });
         assert.equal(got.status, 200);
         const stats = await call("GET", "/stats", { token: tokens.anon });
         assert.equal(stats.status, 200);
         assert.equal(stats.json.scope, "own");
-        assert.equal(Object.values(stats.json.tasks as Record<string, number>).reduce((a, b) => a + b, 0), 0);
+        assert.equal(
+          Object.values(stats.json.tasks as Record<string, number>).reduce((a, b) => a + b, 0),
+          0,
+        );
       });
 
       await t.step("GET /stats counts only the caller's tasks unless service_role", async () => {
         const mine = await call("GET", "/stats", { token: tokens.bob });
-        const total = Object.values(mine.json.tasks as Record<string, number>).reduce((a, b) => a + b, 0);
+        const total = Object.values(mine.json.tasks as Record<string, number>).reduce(
+          (a, b) => a + b,
+          0,
+        );
         assert.equal(total, 1, "bob made one task");
         const all = await call("GET", "/stats", { token: tokens.service });
         assert.equal(all.json.scope, "all");
-        const allTotal = Object.values(all.json.tasks as Record<string, number>).reduce((a, b) => a + b, 0);
+        const allTotal = Object.values(all.json.tasks as Record<string, number>).reduce(
+          (a, b) => a + b,
+          0,
+        );
         assert.ok(allTotal > total);
         assert.ok("image_download" in all.json.queues);
       });

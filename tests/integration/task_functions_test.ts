@@ -13,16 +13,34 @@ const SHA = "a".repeat(64);
 async function claim(db: Queryable, stage: string, queue: string, maxAttempts = 5) {
   const msgs = await new Queue<{ taskId: string }>(db, queue).read(30, 10);
   const rows = await db.query<
-    { msg_id: number; task_id: string; proceed: boolean; attempt: number; task: { trace_id: string } }
+    {
+      msg_id: number;
+      task_id: string;
+      proceed: boolean;
+      attempt: number;
+      task: { trace_id: string };
+    }
   >(
     `select * from public.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[], p_task_ids => $3::uuid[],
        p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
-    [stage, msgs.map((m) => m.msgId), msgs.map((m) => m.message.taskId), msgs.map((m) => m.readCt), maxAttempts],
+    [
+      stage,
+      msgs.map((m) => m.msgId),
+      msgs.map((m) => m.message.taskId),
+      msgs.map((m) => m.readCt),
+      maxAttempts,
+    ],
   );
   return rows;
 }
 
-async function complete(db: Queryable, taskId: string, stage: string, msgId: number, result: unknown) {
+async function complete(
+  db: Queryable,
+  taskId: string,
+  stage: string,
+  msgId: number,
+  result: unknown,
+) {
   const [r] = await db.query<{ r: string }>(
     "select public.complete_stage($1::uuid, $2, $3::bigint, $4::jsonb, $5) as r",
     [taskId, stage, msgId, JSON.stringify(result), `${stage}-worker`],
@@ -83,35 +101,38 @@ Deno.test({
     t = await openTestDb();
     const db = t.db;
     try {
-      await ctx.step("completeStage() moves a task through every stage with one event each, in order", async () => {
-        const created = await createTask(db, { imageUrl: "http://example.com/a.jpg" });
-        assert.equal(created.status, "queued");
-        await runToCompletion(db, created.taskId);
-        const task = await getTask(db, created.taskId);
-        assert.ok(task);
-        assert.equal(task.status, "completed");
-        assert.equal(task.stage, null);
-        assert.deepEqual(task.attempts, { download: 1, metadata: 1, ai: 1 });
-        assert.equal(task.image?.width, 640);
-        assert.equal(task.image?.metadata?.make, "NIKON");
-        assert.deepEqual(task.image?.analysis?.tags, ["a", "b", "c"]);
-        assert.ok(task.completedAt);
-        const events = await listTaskEvents(db, created.taskId);
-        assert.deepEqual(events.map((e) => e.eventType), [
-          "task.created",
-          "image.downloaded",
-          "image.metadata_extracted",
-          "image.analyzed",
-          "task.completed",
-        ]);
-        for (const e of events) {
-          assert.deepEqual(validateEvent(e), [], `${e.eventType} is a valid INEvent`);
-          assert.equal(e.traceId, created.traceId);
-        }
-        for (const q of ["image_download", "metadata_processing", "ai_processing"]) {
-          assert.equal((await new Queue(db, q).metrics()).length, 0, `${q} is empty`);
-        }
-      });
+      await ctx.step(
+        "completeStage() moves a task through every stage with one event each, in order",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/a.jpg" });
+          assert.equal(created.status, "queued");
+          await runToCompletion(db, created.taskId);
+          const task = await getTask(db, created.taskId);
+          assert.ok(task);
+          assert.equal(task.status, "completed");
+          assert.equal(task.stage, null);
+          assert.deepEqual(task.attempts, { download: 1, metadata: 1, ai: 1 });
+          assert.equal(task.image?.width, 640);
+          assert.equal(task.image?.metadata?.make, "NIKON");
+          assert.deepEqual(task.image?.analysis?.tags, ["a", "b", "c"]);
+          assert.ok(task.completedAt);
+          const events = await listTaskEvents(db, created.taskId);
+          assert.deepEqual(events.map((e) => e.eventType), [
+            "task.created",
+            "image.downloaded",
+            "image.metadata_extracted",
+            "image.analyzed",
+            "task.completed",
+          ]);
+          for (const e of events) {
+            assert.deepEqual(validateEvent(e), [], `${e.eventType} is a valid INEvent`);
+            assert.equal(e.traceId, created.traceId);
+          }
+          for (const q of ["image_download", "metadata_processing", "ai_processing"]) {
+            assert.equal((await new Queue(db, q).metrics()).length, 0, `${q} is empty`);
+          }
+        },
+      );
 
       await ctx.step("completeStage() ignores a duplicate delivery", async () => {
         const created = await createTask(db, { imageUrl: "http://example.com/b.jpg" });
@@ -135,7 +156,10 @@ Deno.test({
         const created = await createTask(db, { imageUrl: "http://example.com/c.jpg" });
         await runToCompletion(db, created.taskId);
         // A late duplicate of the download message arrives.
-        await new Queue(db, "image_download").send({ taskId: created.taskId, traceId: created.traceId });
+        await new Queue(db, "image_download").send({
+          taskId: created.taskId,
+          traceId: created.traceId,
+        });
         const rows = await claim(db, "download", "image_download");
         assert.equal(rows.length, 1);
         assert.equal(rows[0].proceed, false);
@@ -143,126 +167,154 @@ Deno.test({
         assert.equal((await getTask(db, created.taskId))?.attempts.download, 1);
       });
 
-      await ctx.step("createTask() with an Idempotency-Key returns the first task again", async () => {
-        const a = await createTask(db, { imageUrl: "http://example.com/d.jpg", idempotencyKey: "k1" });
-        const b = await createTask(db, { imageUrl: "http://example.com/other.jpg", idempotencyKey: "k1" });
-        assert.equal(b.taskId, a.taskId);
-        assert.equal(b.created, false);
-        assert.equal(a.created, true);
-        const owned = await createTask(
-          db,
-          { imageUrl: "http://example.com/d.jpg", idempotencyKey: "k1" },
-          crypto.randomUUID(),
-        );
-        assert.notEqual(owned.taskId, a.taskId, "keys are scoped to their owner");
-        const rows = await claim(db, "download", "image_download");
-        assert.equal(rows.length, 2, "one message per created task");
-        for (const r of rows) {
-          await complete(db, r.task_id, "download", r.msg_id, {
-            sha256: SHA,
-            contentType: "image/jpeg",
-            byteSize: 1,
-            storagePath: "z",
+      await ctx.step(
+        "createTask() with an Idempotency-Key returns the first task again",
+        async () => {
+          const a = await createTask(db, {
+            imageUrl: "http://example.com/d.jpg",
+            idempotencyKey: "k1",
           });
-        }
-        await claim(db, "metadata", "metadata_processing").then((rs) =>
-          Promise.all(rs.map((r) => db.query("select public.cancel_task($1::uuid)", [r.task_id])))
-        );
-        await claim(db, "metadata", "metadata_processing");
-      });
+          const b = await createTask(db, {
+            imageUrl: "http://example.com/other.jpg",
+            idempotencyKey: "k1",
+          });
+          assert.equal(b.taskId, a.taskId);
+          assert.equal(b.created, false);
+          assert.equal(a.created, true);
+          const owned = await createTask(
+            db,
+            { imageUrl: "http://example.com/d.jpg", idempotencyKey: "k1" },
+            crypto.randomUUID(),
+          );
+          assert.notEqual(owned.taskId, a.taskId, "keys are scoped to their owner");
+          const rows = await claim(db, "download", "image_download");
+          assert.equal(rows.length, 2, "one message per created task");
+          for (const r of rows) {
+            await complete(db, r.task_id, "download", r.msg_id, {
+              sha256: SHA,
+              contentType: "image/jpeg",
+              byteSize: 1,
+              storagePath: "z",
+            });
+          }
+          await claim(db, "metadata", "metadata_processing").then((rs) =>
+            Promise.all(rs.map((r) => db.query("select public.cancel_task($1::uuid)", [r.task_id])))
+          );
+          await claim(db, "metadata", "metadata_processing");
+        },
+      );
 
-      await ctx.step("failStage() ends the task with its error and archives the message", async () => {
-        const created = await createTask(db, { imageUrl: "http://example.com/404.jpg" });
-        const [d] = await claim(db, "download", "image_download");
-        const [r] = await db.query<{ r: string }>(
-          "select public.fail_stage($1::uuid, 'download', $2::bigint, 'http_status', 'Cannot download image: status 404', 'download-worker') as r",
-          [created.taskId, d.msg_id],
-        );
-        assert.equal(r.r, "failed");
-        const task = await getTask(db, created.taskId);
-        assert.equal(task?.status, "failed");
-        assert.deepEqual(task?.error, {
-          code: "http_status",
-          message: "Cannot download image: status 404",
-          stage: "download",
-        });
-        const archived = await db.query("select msg_id from pgmq.a_image_download where msg_id = $1::bigint", [
-          d.msg_id,
-        ]);
-        assert.equal(archived.length, 1);
-        const events = await listTaskEvents(db, created.taskId);
-        const failed = events.at(-1)!;
-        assert.equal(failed.eventType, "task.failed");
-        assert.deepEqual(validateEvent(failed), []);
-        assert.equal(failed.payload.code, "http_status");
+      await ctx.step(
+        "failStage() ends the task with its error and archives the message",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/404.jpg" });
+          const [d] = await claim(db, "download", "image_download");
+          const [r] = await db.query<{ r: string }>(
+            "select public.fail_stage($1::uuid, 'download', $2::bigint, 'http_status', 'Cannot download image: status 404', 'download-worker') as r",
+            [created.taskId, d.msg_id],
+          );
+          assert.equal(r.r, "failed");
+          const task = await getTask(db, created.taskId);
+          assert.equal(task?.status, "failed");
+          assert.deepEqual(task?.error, {
+            code: "http_status",
+            message: "Cannot download image: status 404",
+            stage: "download",
+          });
+          const archived = await db.query(
+            "select msg_id from pgmq.a_image_download where msg_id = $1::bigint",
+            [
+              d.msg_id,
+            ],
+          );
+          assert.equal(archived.length, 1);
+          const events = await listTaskEvents(db, created.taskId);
+          const failed = events.at(-1)!;
+          assert.equal(failed.eventType, "task.failed");
+          assert.deepEqual(validateEvent(failed), []);
+          assert.equal(failed.payload.code, "http_status");
 
-        // retry_task re-queues it from the failed stage.
-        const [again] = await db.query<{ status: string; changed: boolean }>(
-          "select * from public.retry_task($1::uuid)",
-          [created.taskId],
-        );
-        assert.deepEqual(again, { status: "queued", changed: true });
-        const rows = await claim(db, "download", "image_download");
-        assert.equal(rows.length, 1);
-        assert.equal(rows[0].proceed, true);
-        assert.equal(rows[0].attempt, 2, "attempts keep counting across a manual retry");
-        await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
-      });
+          // retry_task re-queues it from the failed stage.
+          const [again] = await db.query<{ status: string; changed: boolean }>(
+            "select * from public.retry_task($1::uuid)",
+            [created.taskId],
+          );
+          assert.deepEqual(again, { status: "queued", changed: true });
+          const rows = await claim(db, "download", "image_download");
+          assert.equal(rows.length, 1);
+          assert.equal(rows[0].proceed, true);
+          assert.equal(rows[0].attempt, 2, "attempts keep counting across a manual retry");
+          await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
+        },
+      );
 
-      await ctx.step("scheduleRetry() hides the message for the delay and publishes task.retry_scheduled", async () => {
-        const created = await createTask(db, { imageUrl: "http://example.com/503.jpg" });
-        const [d] = await claim(db, "download", "image_download");
-        const [r] = await db.query<{ r: string }>(
-          "select public.schedule_retry($1::uuid, 'download', $2::bigint, 60, 'http_status', 'status 503', 'download-worker') as r",
-          [created.taskId, d.msg_id],
-        );
-        assert.equal(r.r, "retry_scheduled");
-        assert.equal((await claim(db, "download", "image_download")).length, 0, "hidden for 60 s");
-        const [vt] = await db.query<{ s: number }>(
-          "select extract(epoch from vt - now())::integer as s from pgmq.q_image_download where msg_id = $1::bigint",
-          [d.msg_id],
-        );
-        assert.ok(vt.s > 50 && vt.s <= 60, `vt is ${vt.s}s ahead`);
-        const events = await listTaskEvents(db, created.taskId);
-        assert.equal(events.at(-1)?.eventType, "task.retry_scheduled");
-        assert.deepEqual(validateEvent(events.at(-1)), []);
-        assert.equal((await getTask(db, created.taskId))?.status, "processing");
-        await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
-      });
+      await ctx.step(
+        "scheduleRetry() hides the message for the delay and publishes task.retry_scheduled",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/503.jpg" });
+          const [d] = await claim(db, "download", "image_download");
+          const [r] = await db.query<{ r: string }>(
+            "select public.schedule_retry($1::uuid, 'download', $2::bigint, 60, 'http_status', 'status 503', 'download-worker') as r",
+            [created.taskId, d.msg_id],
+          );
+          assert.equal(r.r, "retry_scheduled");
+          assert.equal(
+            (await claim(db, "download", "image_download")).length,
+            0,
+            "hidden for 60 s",
+          );
+          const [vt] = await db.query<{ s: number }>(
+            "select extract(epoch from vt - now())::integer as s from pgmq.q_image_download where msg_id = $1::bigint",
+            [d.msg_id],
+          );
+          assert.ok(vt.s > 50 && vt.s <= 60, `vt is ${vt.s}s ahead`);
+          const events = await listTaskEvents(db, created.taskId);
+          assert.equal(events.at(-1)?.eventType, "task.retry_scheduled");
+          assert.deepEqual(validateEvent(events.at(-1)), []);
+          assert.equal((await getTask(db, created.taskId))?.status, "processing");
+          await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
+        },
+      );
 
-      await ctx.step("beginStage() fails a task whose message was delivered more than MAX_ATTEMPTS times", async () => {
-        const created = await createTask(db, { imageUrl: "http://example.com/poison.jpg" });
-        await new Queue(db, "image_download").read(0, 10); // read_ct 1
-        await new Queue(db, "image_download").read(0, 10); // read_ct 2
-        const rows = await claim(db, "download", "image_download", 2); // read_ct 3 > 2
-        assert.equal(rows.length, 1);
-        assert.equal(rows[0].proceed, false);
-        const task = await getTask(db, created.taskId);
-        assert.equal(task?.status, "failed");
-        assert.equal(task?.error?.code, "internal");
-        assert.equal((await listTaskEvents(db, created.taskId)).at(-1)?.eventType, "task.failed");
-      });
+      await ctx.step(
+        "beginStage() fails a task whose message was delivered more than MAX_ATTEMPTS times",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/poison.jpg" });
+          await new Queue(db, "image_download").read(0, 10); // read_ct 1
+          await new Queue(db, "image_download").read(0, 10); // read_ct 2
+          const rows = await claim(db, "download", "image_download", 2); // read_ct 3 > 2
+          assert.equal(rows.length, 1);
+          assert.equal(rows[0].proceed, false);
+          const task = await getTask(db, created.taskId);
+          assert.equal(task?.status, "failed");
+          assert.equal(task?.error?.code, "internal");
+          assert.equal((await listTaskEvents(db, created.taskId)).at(-1)?.eventType, "task.failed");
+        },
+      );
 
-      await ctx.step("cancelTask() stops a queued task and its message is then dropped", async () => {
-        const created = await createTask(db, { imageUrl: "http://example.com/cancel.jpg" });
-        const [c] = await db.query<{ status: string; changed: boolean }>(
-          "select * from public.cancel_task($1::uuid)",
-          [created.taskId],
-        );
-        assert.deepEqual(c, { status: "cancelled", changed: true });
-        const [again] = await db.query<{ status: string; changed: boolean }>(
-          "select * from public.cancel_task($1::uuid)",
-          [created.taskId],
-        );
-        assert.deepEqual(again, { status: "cancelled", changed: false });
-        const rows = await claim(db, "download", "image_download");
-        assert.equal(rows.length, 1);
-        assert.equal(rows[0].proceed, false);
-        const task = await getTask(db, created.taskId);
-        assert.equal(task?.error?.code, "cancelled");
-        const types = (await listTaskEvents(db, created.taskId)).map((e) => e.eventType);
-        assert.deepEqual(types, ["task.created", "task.cancelled"]);
-      });
+      await ctx.step(
+        "cancelTask() stops a queued task and its message is then dropped",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/cancel.jpg" });
+          const [c] = await db.query<{ status: string; changed: boolean }>(
+            "select * from public.cancel_task($1::uuid)",
+            [created.taskId],
+          );
+          assert.deepEqual(c, { status: "cancelled", changed: true });
+          const [again] = await db.query<{ status: string; changed: boolean }>(
+            "select * from public.cancel_task($1::uuid)",
+            [created.taskId],
+          );
+          assert.deepEqual(again, { status: "cancelled", changed: false });
+          const rows = await claim(db, "download", "image_download");
+          assert.equal(rows.length, 1);
+          assert.equal(rows[0].proceed, false);
+          const task = await getTask(db, created.taskId);
+          assert.equal(task?.error?.code, "cancelled");
+          const types = (await listTaskEvents(db, created.taskId)).map((e) => e.eventType);
+          assert.deepEqual(types, ["task.created", "task.cancelled"]);
+        },
+      );
 
       await ctx.step("events get increasing sequence numbers and timestamps", async () => {
         const rows = await db.query<{ seq: number; created_at: Date }>(
