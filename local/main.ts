@@ -1,7 +1,7 @@
 /**
  * @module main — `deno task start`: runs the local platform until SIGINT/SIGTERM.
  */
-import { ConfigError, loadConfig } from "../shared/config.ts";
+import { ConfigError, DEV_JWT_SECRET, loadConfig } from "../shared/config.ts";
 import { startPlatform } from "./platform.ts";
 
 let config;
@@ -16,6 +16,18 @@ try {
 }
 
 const platform = await startPlatform(config);
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  console.log("Stopping Darkroom...");
+  await platform.stop();
+  console.log("Stopped.");
+  Deno.exit(0);
+};
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);
+
 const fn = `${platform.url}/functions/v1`;
 console.log(`
 Darkroom is running.
@@ -30,22 +42,12 @@ Darkroom is running.
          Storage: ${platform.deps.store.backend}
      AI provider: ${platform.deps.provider.name}
       JWT secret: ${
-  config.JWT_SECRET === undefined ? "" : "(set; development default unless JWT_SECRET is given)"
+  config.JWT_SECRET === DEV_JWT_SECRET
+    ? "the development default (set JWT_SECRET to change)"
+    : "JWT_SECRET"
 }
         anon key: ${platform.anonKey}
 service_role key: ${platform.serviceRoleKey}
 
 Stop with Ctrl+C.
 `);
-
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  console.log("Stopping Darkroom...");
-  await platform.stop();
-  console.log("Stopped.");
-  Deno.exit(0);
-};
-Deno.addSignalListener("SIGINT", stop);
-Deno.addSignalListener("SIGTERM", stop);

@@ -94,7 +94,8 @@ begin
     raise exception 'queue name is too long, maximum length is 47 characters';
   end if;
   if queue_name !~ '^[A-Za-z0-9_]+$' then
-    raise exception 'queue name contains invalid characters: %, only letters, digits and _ are allowed',
+    raise exception
+      'queue name contains invalid characters: %, only letters, digits and _ are allowed',
       quote_literal(queue_name);
   end if;
 end;
@@ -168,7 +169,9 @@ begin
   );
 
   -- GUARD: table names are lower-cased, so 'Jobs' and 'jobs' are one queue: keep one meta row.
-  if not exists (select 1 from pgmq.meta m where lower(m.queue_name) = lower(_create_queue.queue_name)) then
+  if not exists (
+    select 1 from pgmq.meta m where lower(m.queue_name) = lower(_create_queue.queue_name)
+  ) then
     insert into pgmq.meta (queue_name, is_partitioned, is_unlogged)
     values (_create_queue.queue_name, false, unlogged)
     on conflict do nothing;
@@ -310,7 +313,9 @@ create or replace function pgmq.send(queue_name text, msg jsonb, delay integer)
 returns setof bigint
 language sql
 as $$
-  select * from pgmq.send(queue_name, msg, null::jsonb, clock_timestamp() + make_interval(secs => delay));
+  select * from pgmq.send(
+    queue_name, msg, null::jsonb, clock_timestamp() + make_interval(secs => delay)
+  );
 $$;
 
 create or replace function pgmq.send(queue_name text, msg jsonb, delay timestamp with time zone)
@@ -324,7 +329,9 @@ create or replace function pgmq.send(queue_name text, msg jsonb, headers jsonb, 
 returns setof bigint
 language sql
 as $$
-  select * from pgmq.send(queue_name, msg, headers, clock_timestamp() + make_interval(secs => delay));
+  select * from pgmq.send(
+    queue_name, msg, headers, clock_timestamp() + make_interval(secs => delay)
+  );
 $$;
 
 -- One row per message, in array order; headers[i] goes with msgs[i] (NULL when headers is
@@ -427,7 +434,7 @@ begin
         and ($3 = '{}'::jsonb or q.message @> $3)
       order by q.msg_id
       limit $1
-      -- (mutation)
+      for update skip locked
     ),
     taken as (
       update pgmq.%1$I q
@@ -661,16 +668,24 @@ alter default privileges in schema pgmq revoke execute on functions from public;
 do $$
 declare
   r text;
+  table_privs constant text := 'select, insert, update, delete, truncate';
 begin
   foreach r in array array['postgres', 'service_role'] loop
     if exists (select 1 from pg_roles where rolname = r) then
       execute format('grant usage on schema pgmq to %I', r);
       execute format('grant execute on all functions in schema pgmq to %I', r);
-      execute format('grant select, insert, update, delete, truncate on all tables in schema pgmq to %I', r);
+      execute format('grant %s on all tables in schema pgmq to %I', table_privs, r);
       execute format('grant usage, select on all sequences in schema pgmq to %I', r);
-      execute format('alter default privileges in schema pgmq grant select, insert, update, delete, truncate on tables to %I', r);
-      execute format('alter default privileges in schema pgmq grant usage, select on sequences to %I', r);
-      execute format('alter default privileges in schema pgmq grant execute on functions to %I', r);
+      -- Queues created later (by this role) get the same grants.
+      execute format(
+        'alter default privileges in schema pgmq grant %s on tables to %I', table_privs, r
+      );
+      execute format(
+        'alter default privileges in schema pgmq grant usage, select on sequences to %I', r
+      );
+      execute format(
+        'alter default privileges in schema pgmq grant execute on functions to %I', r
+      );
     end if;
   end loop;
 end
