@@ -42,7 +42,8 @@ export interface FixtureServer {
 
 /**
  * Serves /images/<file> from the fixtures, and: /status/<code>, /html (a web page),
- * /redirect?to=<url> (302), /slow (answers headers, then stalls).
+ * /redirect?to=<url> (302), /slow (answers headers, then stalls), /flaky/<n>/<file> (503 with
+ * Retry-After: 1 for the first n requests, then the image).
  */
 export function startFixtureServer(): FixtureServer {
   const hits = new Map<string, number>();
@@ -59,6 +60,13 @@ export function startFixtureServer(): FixtureServer {
       } catch {
         return new Response("not found", { status: 404 });
       }
+    }
+    const flaky = /^\/flaky\/(\d+)\/([a-z0-9_.]+)$/.exec(url.pathname);
+    if (flaky) {
+      if ((hits.get(url.pathname) ?? 0) <= Number(flaky[1])) {
+        return new Response("busy", { status: 503, headers: { "retry-after": "1" } });
+      }
+      return new Response(await fixtureBytes(flaky[2]) as Uint8Array<ArrayBuffer>);
     }
     const status = /^\/status\/(\d{3})$/.exec(url.pathname);
     if (status) return new Response("status", { status: Number(status[1]) });
