@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { loadOracle, startFixtureServer } from "../_helpers/fixtures.ts";
 import { startTestPlatform, waitForTask } from "../_helpers/platform.ts";
 import { validateEvent } from "../../shared/events.ts";
+import { readSse } from "../_helpers/sse.ts";
 
 const JSON_HEADERS = (token: string) => ({
   authorization: `Bearer ${token}`,
@@ -96,6 +97,58 @@ Deno.test({
           }
         },
       );
+
+      await t.step(
+        "GET /events/stream replays a task's events and resumes after Last-Event-ID",
+        async () => {
+          const created = await submit(`${fixtures.url}/images/canon_powershot_s40.jpg`);
+          await waitForTask(p.api, token, created.taskId);
+          const headers = { authorization: `Bearer ${token}` };
+          const url = `${p.api}/events/stream?taskId=${created.taskId}`;
+          const all = await readSse(url, headers, { count: 5, timeoutMs: 5000 });
+          assert.equal(all.status, 200);
+          assert.deepEqual(all.messages.map((m) => m.event), [
+            "task.created",
+            "image.downloaded",
+            "image.metadata_extracted",
+            "image.analyzed",
+            "task.completed",
+          ]);
+          for (const m of all.messages) {
+            const event = JSON.parse(m.data);
+            assert.deepEqual(validateEvent(event), []);
+            assert.equal(event.traceId, created.traceId);
+          }
+          const resumed = await readSse(url, { ...headers, "last-event-id": all.messages[1].id! }, {
+            count: 3,
+            timeoutMs: 5000,
+          });
+          assert.deepEqual(
+            resumed.messages.map((m) => m.id),
+            all.messages.slice(2).map((m) => m.id),
+          );
+          const other = await readSse(url, { authorization: `Bearer ${await p.userToken()}` }, {
+            timeoutMs: 800,
+          });
+          assert.equal(other.status, 200);
+          assert.deepEqual(other.messages, [], "another user's stream shows none of these events");
+        },
+      );
+
+      await t.step("GET /events/stream delivers a new task's events live", async () => {
+        const headers = { authorization: `Bearer ${token}` };
+        const [start] = (await readSse(`${p.api}/events/stream`, headers, { timeoutMs: 500 }))
+          .messages.slice(-1);
+        const live = readSse(`${p.api}/events/stream`, {
+          ...headers,
+          "last-event-id": start?.id ?? "0",
+        }, { count: 5, timeoutMs: 10_000 });
+        const created = await submit(`${fixtures.url}/images/sony_d700.jpg`);
+        const got = (await live).messages.map((m) => JSON.parse(m.data));
+        assert.equal(got.length, 5);
+        assert.ok(got.every((e) => e.taskId === created.taskId));
+        assert.equal(got.at(-1).eventType, "task.completed");
+      });
 
       await t.step("a download answered 404 fails the task with http_status", async () => {
         const created = await submit(`${fixtures.url}/status/404`);
