@@ -22,8 +22,9 @@ export function aiStage(deps: AiStageDeps): StageDefinition {
   return {
     stage: "ai",
     source: "ai-worker",
-    batchSize: 4,
-    concurrency: 4,
+    // Local analysis decodes pixels: two per invocation keeps within 2 s of CPU on the edge.
+    batchSize: 2,
+    concurrency: 2,
     timeoutMs,
     visibilityTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 30,
     async run(job) {

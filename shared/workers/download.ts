@@ -23,7 +23,8 @@ export function downloadStage(deps: DownloadStageDeps): StageDefinition {
   return {
     stage: "download",
     source: "download-worker",
-    batchSize: 8,
+    // 4 × MAX_IMAGE_BYTES (20 MiB) in memory at once stays well inside an edge function's 256 MB.
+    batchSize: 4,
     concurrency: 4,
     timeoutMs: deps.timeoutMs + 10_000,
     visibilityTimeoutSeconds: Math.ceil(deps.timeoutMs / 1000) + 45,
