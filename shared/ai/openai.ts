@@ -11,6 +11,7 @@
  */
 import OpenAI from "openai";
 import { StageError } from "../errors.ts";
+import { parseRetryAfter } from "../net/retry_after.ts";
 import type { AiProvider, Analysis, AnalysisInput, TokenUsage } from "./types.ts";
 import {
   ANALYSIS_JSON_SCHEMA,
@@ -168,18 +169,6 @@ function toStageError(
     return new StageError("ai_error", `AI call failed: ${shorten(redact(err.message))}`, false);
   }
   return err;
-}
-
-/** Seconds from `retry-after-ms`, else `Retry-After` (seconds or HTTP date); rounded up. */
-export function parseRetryAfter(headers: Headers | undefined): number | undefined {
-  const ms = Number.parseFloat(headers?.get("retry-after-ms") ?? "");
-  if (Number.isFinite(ms) && ms >= 0) return Math.ceil(ms / 1000);
-  const value = headers?.get("retry-after")?.trim();
-  if (!value) return undefined;
-  const seconds = /^\d+(\.\d+)?$/.test(value)
-    ? Number(value)
-    : (Date.parse(value) - Date.now()) / 1000;
-  return Number.isFinite(seconds) ? Math.max(0, Math.ceil(seconds)) : undefined;
 }
 
 function toUsage(u: NonNullable<ChatCompletion["usage"]>): TokenUsage {

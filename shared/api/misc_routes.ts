@@ -5,12 +5,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { asCaller } from "../auth.ts";
 import { allQueueMetrics } from "../queue.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
-import { errorResponses, TaggedImageSchema } from "./schemas.ts";
-
-const json = <T>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
+import { errorResponses, jsonContent, TaggedImageSchema } from "./schemas.ts";
 
 const imagesRoute = createRoute({
   method: "get",
@@ -23,7 +18,7 @@ const imagesRoute = createRoute({
     }),
   },
   responses: {
-    200: json(z.object({ tag: z.string(), images: z.array(TaggedImageSchema) }), "Images"),
+    200: jsonContent(z.object({ tag: z.string(), images: z.array(TaggedImageSchema) }), "Images"),
     ...errorResponses(400, 401),
   },
 });
@@ -52,7 +47,7 @@ const statsRoute = createRoute({
   method: "get",
   path: "/stats",
   summary: "Counts by status, stage latency p50/p95, queue depths, AI usage",
-  responses: { 200: json(StatsSchema, "Statistics"), ...errorResponses(401) },
+  responses: { 200: jsonContent(StatsSchema, "Statistics"), ...errorResponses(401) },
 });
 
 const healthRoute = createRoute({
@@ -60,11 +55,11 @@ const healthRoute = createRoute({
   path: "/health",
   summary: "Liveness and database reachability (no JWT needed)",
   responses: {
-    200: json(
+    200: jsonContent(
       z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
       "Healthy",
     ),
-    503: json(
+    503: jsonContent(
       z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
       "Unhealthy",
     ),

@@ -105,6 +105,12 @@ export const TaggedImageSchema = z.object({
   createdAt: z.string(),
 }).openapi("TaggedImage");
 
+/** A JSON response of `schema` for the OpenAPI document. */
+export const jsonContent = <T>(schema: T, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
 /** JSON error responses for the OpenAPI document. */
 export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(

@@ -23,6 +23,7 @@ import {
   CreatedTaskSchema,
   errorResponses,
   EventSchema,
+  jsonContent,
   NewTaskBatchSchema,
   NewTaskSchema,
   TaskIdParam,
@@ -39,11 +40,6 @@ export function taskIdOf(id: string): string {
   return id.toLowerCase();
 }
 
-const json = <T>(schema: T, description: string) => ({
-  description,
-  content: { "application/json": { schema } },
-});
-
 const createTaskRoute = createRoute({
   method: "post",
   path: "/tasks",
@@ -57,7 +53,7 @@ const createTaskRoute = createRoute({
     }),
   },
   responses: {
-    202: json(CreatedTaskSchema, "Task accepted"),
+    202: jsonContent(CreatedTaskSchema, "Task accepted"),
     ...errorResponses(400, 401, 413, 415, 429),
   },
 });
@@ -70,7 +66,7 @@ const createBatchRoute = createRoute({
     body: { content: { "application/json": { schema: NewTaskBatchSchema } }, required: true },
   },
   responses: {
-    202: json(z.object({ tasks: z.array(CreatedTaskSchema) }), "Tasks accepted"),
+    202: jsonContent(z.object({ tasks: z.array(CreatedTaskSchema) }), "Tasks accepted"),
     ...errorResponses(400, 401, 413, 415, 429),
   },
 });
@@ -80,7 +76,7 @@ const getTaskRoute = createRoute({
   path: "/tasks/{id}",
   summary: "A task, with its image, metadata and analysis",
   request: { params: TaskIdParam },
-  responses: { 200: json(TaskSchema, "The task"), ...errorResponses(400, 401, 404) },
+  responses: { 200: jsonContent(TaskSchema, "The task"), ...errorResponses(400, 401, 404) },
 });
 
 const taskEventsRoute = createRoute({
@@ -88,7 +84,10 @@ const taskEventsRoute = createRoute({
   path: "/tasks/{id}/events",
   summary: "A task's events, oldest first",
   request: { params: TaskIdParam },
-  responses: { 200: json(z.array(EventSchema), "The events"), ...errorResponses(400, 401, 404) },
+  responses: {
+    200: jsonContent(z.array(EventSchema), "The events"),
+    ...errorResponses(400, 401, 404),
+  },
 });
 
 const transitionRoute = (action: "retry" | "cancel", summary: string) =>
@@ -98,7 +97,7 @@ const transitionRoute = (action: "retry" | "cancel", summary: string) =>
     summary,
     request: { params: TaskIdParam },
     responses: {
-      202: json(z.object({ taskId: z.uuid(), status: z.string() }), "Done"),
+      202: jsonContent(z.object({ taskId: z.uuid(), status: z.string() }), "Done"),
       ...errorResponses(400, 401, 404, 409),
     },
   });

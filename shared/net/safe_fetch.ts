@@ -4,6 +4,7 @@
  * streaming. Every failure is a `StageError` with a task error code.
  */
 import { StageError } from "../errors.ts";
+import { parseRetryAfter } from "./retry_after.ts";
 import { assertUrlAllowed, parseDownloadUrl, type Resolver } from "./address_policy.ts";
 
 /** Options of {@linkcode safeFetchImage}. */
@@ -155,16 +156,8 @@ function statusError(res: Response): StageError {
   const status = res.status;
   const retryable = status === 408 || status === 425 || status === 429 || status >= 500;
   return new StageError("http_status", `Cannot download image: status ${status}`, retryable, {
-    retryAfterSeconds: retryable ? parseRetryAfter(res.headers.get("retry-after")) : undefined,
+    retryAfterSeconds: retryable ? parseRetryAfter(res.headers) : undefined,
   });
-}
-
-/** Retry-After as seconds from now: delta-seconds or an HTTP date; undefined when absent or bad. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (value === null || value.trim() === "") return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now) / 1000));
 }
 
 const tooLarge = (maxBytes: number) =>

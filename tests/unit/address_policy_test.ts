@@ -11,7 +11,6 @@ import {
   parseDownloadUrl,
   type Resolver,
 } from "../../shared/net/address_policy.ts";
-import { parseRetryAfter } from "../../shared/net/safe_fetch.ts";
 import { StageError } from "../../shared/errors.ts";
 
 const STRICT = { allowPrivateNetwork: false };
@@ -258,12 +257,4 @@ Deno.test("blockedAddressReason() blocks all of ::ffff:127.0.0.0/104", () => {
       assert.equal(blockedAddressReason(`::ffff:127.${b}.${c}.${d}`, STRICT), "loopback");
     }),
   );
-});
-
-Deno.test("parseRetryAfter() reads seconds and HTTP dates", () => {
-  assert.equal(parseRetryAfter("7"), 7);
-  assert.equal(parseRetryAfter(null), undefined);
-  assert.equal(parseRetryAfter("soon"), undefined);
-  const now = Date.parse("2024-01-01T00:00:00Z");
-  assert.equal(parseRetryAfter("Mon, 01 Jan 2024 00:00:30 GMT", now), 30);
 });

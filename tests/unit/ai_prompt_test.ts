@@ -10,7 +10,7 @@ import {
   normaliseTags,
   parseAnalysisAnswer,
 } from "../../shared/ai/analysis_schema.ts";
-import { parseRetryAfter } from "../../shared/ai/openai.ts";
+import { parseRetryAfter } from "../../shared/net/retry_after.ts";
 import type { ImageMetadata } from "../../shared/metadata/types.ts";
 
 const emptyMeta: ImageMetadata = {
@@ -219,6 +219,8 @@ Deno.test("parseRetryAfter() reads retry-after-ms first, then seconds or an HTTP
   const date = new Date(Date.now() + 30_000).toUTCString();
   const seconds = parseRetryAfter(h({ "retry-after": date }))!;
   assert.ok(seconds >= 28 && seconds <= 30, String(seconds));
+  const now = Date.parse("2024-01-01T00:00:00Z");
+  assert.equal(parseRetryAfter(h({ "retry-after": "Mon, 01 Jan 2024 00:00:30 GMT" }), now), 30);
   const past = new Date(Date.now() - 30_000).toUTCString();
   assert.equal(parseRetryAfter(h({ "retry-after": past })), 0);
 });
