@@ -19,6 +19,8 @@ export class PGliteDb implements Db {
 
   /** Opens the database stored under `dataDir` (created when missing), or an in-memory one. */
   static async open(dataDir?: string): Promise<PGliteDb> {
+    // PGlite makes its own directory but not the ones above it (a fresh clone has no .data/).
+    if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
     const pg = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
     return new PGliteDb(pg);
   }

@@ -46,7 +46,12 @@ Deno.test({
   async fn() {
     const dataDir = await Deno.makeTempDir({ prefix: "darkroom-start-" });
     let db: TestDb | undefined;
-    const env: Record<string, string> = { PORT: "0", DATA_DIR: dataDir, LOG_LEVEL: "warn" };
+    // A DATA_DIR that does not exist yet, as on a fresh clone.
+    const env: Record<string, string> = {
+      PORT: "0",
+      DATA_DIR: `${dataDir}/fresh/.data`,
+      LOG_LEVEL: "warn",
+    };
     if (Deno.env.get("DATABASE_URL")) {
       db = await openTestDb("none");
       env.DATABASE_URL = db.url!;
