@@ -1,7 +1,8 @@
 /**
  * @module platform — one process standing in for Supabase: Postgres (embedded PGlite under
  * DATA_DIR, or DATABASE_URL), the stand-ins and migrations, the function host on PORT, a
- * scheduler in place of pg_cron, wake-ups in place of webhooks, and a filesystem blob store.
+ * scheduler in place of pg_cron, wake-ups in place of webhooks, a filesystem blob store and a
+ * Realtime stand-in (postgres_changes over WebSocket, row level security applied).
  */
 import { JwtVerifier } from "../shared/auth.ts";
 import type { Config } from "../shared/config.ts";
@@ -14,6 +15,7 @@ import { createFunctionHost } from "./function_host.ts";
 import { platformKey } from "./keys.ts";
 import { PGliteDb } from "./pglite_db.ts";
 import { Scheduler } from "./scheduler.ts";
+import { createRealtime, type Realtime } from "./realtime/server.ts";
 import { storageRoute } from "./storage_route.ts";
 
 /** A running platform. */
@@ -25,6 +27,8 @@ export interface Platform {
   db: Db;
   bootstrap: BootstrapReport;
   scheduler: Scheduler;
+  /** The Realtime stand-in at /realtime/v1/websocket. */
+  realtime: Realtime;
   deps: FunctionDeps;
   /** Stops the server, the scheduler and the database, in that order. */
   stop(): Promise<void>;
@@ -49,31 +53,41 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     : await PGliteDb.open(`${config.DATA_DIR}/pgdata`);
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   let scheduler: Scheduler | undefined;
+  let realtime: Realtime | undefined;
   try {
     const bootstrap = await bootstrapDatabase(db);
     const anonKey = await platformKey("anon", config.JWT_SECRET);
     const serviceRoleKey = await platformKey("service_role", config.JWT_SECRET);
+    const verifier = new JwtVerifier({ secret: config.JWT_SECRET });
+    realtime = createRealtime({ db, verifier, log });
+    await realtime.installSql();
     const eventsSignal = new EventTarget();
-    const notifyEvents = () => eventsSignal.dispatchEvent(new Event("events"));
+    const notifyEvents = () => {
+      eventsSignal.dispatchEvent(new Event("events"));
+      realtime?.wake();
+    };
 
     // Listen first: the port (PORT=0 picks one) goes into signed URLs.
-    const ref: { host?: (req: Request) => Promise<Response> } = {};
+    const ref: { host?: (req: Request, remoteAddress?: string) => Promise<Response> } = {};
     const hostname = opts.hostname ?? "127.0.0.1";
-    server = Deno.serve({
-      port: config.PORT,
-      hostname,
-      onListen: () => {},
-      onError: (err) => {
-        log.error("request failed", { err });
-        return Response.json({ error: { code: "internal", message: "Internal error" } }, {
-          status: 500,
-        });
+    server = Deno.serve(
+      {
+        port: config.PORT,
+        hostname,
+        onListen: () => {},
+        onError: (err) => {
+          log.error("request failed", { err });
+          return Response.json({ error: { code: "internal", message: "Internal error" } }, {
+            status: 500,
+          });
+        },
       },
-    }, (req) =>
-      ref.host ? ref.host(req) : Promise.resolve(Response.json(
-        { error: { code: "unavailable", message: "Starting" } },
-        { status: 503 },
-      )));
+      (req, info) =>
+        ref.host ? ref.host(req, info.remoteAddr.hostname) : Promise.resolve(Response.json(
+          { error: { code: "unavailable", message: "Starting" } },
+          { status: 503 },
+        )),
+    );
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 
     const store = createStore(config, { publicBaseUrl: baseUrl });
@@ -82,7 +96,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       db,
       store,
       provider: createProvider(config),
-      verifier: new JwtVerifier({ secret: config.JWT_SECRET }),
+      verifier,
       log,
       fetch: opts.fetch,
       eventsSignal,
@@ -107,7 +121,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         { name: "ai-worker", handler: functions["ai-worker"] },
       ],
     });
-    ref.host = createFunctionHost(functions, [storageRoute(store, config)]);
+    ref.host = createFunctionHost(functions, [storageRoute(store, config), realtime.route]);
     scheduler.start();
 
     const platform: Platform = {
@@ -118,7 +132,10 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       bootstrap,
       scheduler,
       deps,
+      realtime,
       async stop() {
+        // Open WebSockets would keep the server's shutdown waiting: close them first.
+        await realtime?.close();
         await server?.shutdown();
         await scheduler?.stop();
         await db.close();
@@ -126,6 +143,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     };
     return platform;
   } catch (err) {
+    await realtime?.close();
     await server?.shutdown();
     await scheduler?.stop();
     await db.close();

@@ -123,10 +123,13 @@ const imageRoute = createRoute({
   },
 });
 
-/** The client address the platform's gateway reports, if any. */
+/**
+ * The client address as the nearest proxy saw it: the LAST X-Forwarded-For entry (earlier ones
+ * are whatever the client sent). The local platform sets the header from the socket.
+ */
 function clientAddress(req: Request): string | null {
-  const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
-  return forwarded || req.headers.get("x-real-ip") || null;
+  const hops = req.headers.get("x-forwarded-for")?.split(",").map((h) => h.trim()).filter(Boolean);
+  return hops?.at(-1) || req.headers.get("x-real-ip") || null;
 }
 
 /** Rejects callback URLs that point into private networks (unless ALLOW_PRIVATE_NETWORK). */

@@ -86,6 +86,7 @@ create table public.events (
 );
 create index events_task_id_seq_idx on public.events (task_id, seq);
 create index events_owner_seq_idx on public.events (owner, seq);
+create index events_tx_id_seq_idx on public.events (tx_id, seq);
 
 -- The stage queues: a message carries ids only ({taskId, traceId}); state lives in tables.
 select pgmq.create('image_download');

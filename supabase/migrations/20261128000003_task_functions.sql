@@ -370,14 +370,17 @@ end
 $$;
 
 -- May the caller act on this task? service_role and the database owner always; a user only on
--- their own tasks; anyone holding the id of an ownerless (anon-key) task.
+-- their own tasks; anyone holding the id of an ownerless (anon-key) task. Never null: an anon
+-- caller's auth.uid() is null, and `owner = null` would otherwise slip through `if not ...`.
 create or replace function public._may_act_on(p_task public.tasks) returns boolean
 language sql stable
 set search_path = ''
 as $$
-  select coalesce(auth.role(), 'service_role') not in ('anon', 'authenticated')
+  select coalesce(
+    coalesce(auth.role(), 'service_role') not in ('anon', 'authenticated')
       or p_task.owner is null
-      or p_task.owner = auth.uid()
+      or p_task.owner = auth.uid(),
+    false)
 $$;
 
 -- Stops a queued or processing task. Its message is dropped when a worker next sees it.

@@ -29,9 +29,10 @@ export async function startRealtimeServer(
     pollMs: opts.pollMs ?? 50,
   });
   await realtime.installSql();
+  const host = createFunctionHost({}, [realtime.route]);
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
-    createFunctionHost({}, [realtime.route]),
+    (req, info) => host(req, info.remoteAddr.hostname),
   );
   return {
     url: `http://127.0.0.1:${server.addr.port}`,

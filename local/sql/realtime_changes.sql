@@ -1,0 +1,60 @@
+-- Local stand-in for Supabase Realtime's change capture (PGlite has no logical replication):
+-- a trigger logs every row change of the tables Realtime serves into _realtime.changes, which
+-- the local Realtime server (local/realtime/) reads and delivers under each subscriber's RLS.
+-- Local only: on Supabase, Realtime reads the WAL of the supabase_realtime publication.
+-- Idempotent: safe to run at every start.
+
+create schema if not exists _realtime;
+-- Internal: no client role may read the log (it holds every row, whatever its owner).
+revoke all on schema _realtime from public;
+
+create table if not exists _realtime.changes (
+  seq bigint generated always as identity primary key,
+  schema_name text not null,
+  table_name text not null,
+  type text not null,
+  -- The new row (INSERT, UPDATE) as to_jsonb gives it, which is how Realtime renders values.
+  record jsonb,
+  -- The primary key of the old row (UPDATE, DELETE): all Supabase sends for a table with RLS.
+  old_record jsonb,
+  commit_ts timestamptz not null default clock_timestamp(),
+  -- The writing transaction: a reader hands out a row only once this is older than every
+  -- transaction still in flight (pg_snapshot_xmin), reading in (tx_id, seq) order.
+  tx_id xid8 not null default pg_current_xact_id(),
+  constraint type_is_known check (type in ('INSERT', 'UPDATE', 'DELETE'))
+);
+create index if not exists changes_tx_id_seq_idx on _realtime.changes (tx_id, seq);
+create index if not exists changes_commit_ts_idx on _realtime.changes (commit_ts);
+
+-- Logs one row change. TG_ARGV[0] names the primary key column (kept in old_record).
+create or replace function _realtime.log_change() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_pk text := TG_ARGV[0];
+begin
+  insert into _realtime.changes (schema_name, table_name, type, record, old_record)
+  values (
+    TG_TABLE_SCHEMA,
+    TG_TABLE_NAME,
+    TG_OP,
+    case when TG_OP in ('INSERT', 'UPDATE') then to_jsonb(NEW) end,
+    case when TG_OP in ('UPDATE', 'DELETE') then jsonb_build_object(v_pk, to_jsonb(OLD) -> v_pk) end
+  );
+  return null; -- AFTER trigger: the result is ignored
+end
+$$;
+revoke all on function _realtime.log_change() from public;
+
+-- The tables Realtime serves (the supabase_realtime publication of the migrations).
+drop trigger if exists realtime_changes on public.tasks;
+create trigger realtime_changes
+  after insert or update or delete on public.tasks
+  for each row execute function _realtime.log_change('id');
+
+drop trigger if exists realtime_changes on public.events;
+create trigger realtime_changes
+  after insert or update or delete on public.events
+  for each row execute function _realtime.log_change('seq');
