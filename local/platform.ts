@@ -62,6 +62,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     realtime = createRealtime({ db, verifier, log });
     await realtime.installSql();
     const eventsSignal = new EventTarget();
+    const shutdown = new AbortController();
     const notifyEvents = () => {
       eventsSignal.dispatchEvent(new Event("events"));
       realtime?.wake();
@@ -100,6 +101,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       log,
       fetch: opts.fetch,
       eventsSignal,
+      shutdownSignal: shutdown.signal,
       onQueued: () => {
         notifyEvents();
         scheduler?.wake("download-worker");
@@ -134,7 +136,8 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       deps,
       realtime,
       async stop() {
-        // Open WebSockets would keep the server's shutdown waiting: close them first.
+        // Open WebSockets and event streams would keep the server's shutdown waiting: end them.
+        shutdown.abort();
         await realtime?.close();
         await server?.shutdown();
         await scheduler?.stop();

@@ -29,6 +29,8 @@ export interface FunctionDeps {
   onQueued?: () => void;
   /** Dispatches "events" when new events may exist (wakes SSE streams). */
   eventsSignal?: EventTarget;
+  /** Aborted when the host stops (ends open event streams). */
+  shutdownSignal?: AbortSignal;
 }
 
 /** A function's HTTP handler. */
@@ -42,6 +44,7 @@ export function createApiHandler(deps: FunctionDeps): Handler {
     log: deps.log.child({ fn: "api" }),
     onQueued: deps.onQueued,
     eventsSignal: deps.eventsSignal,
+    shutdownSignal: deps.shutdownSignal,
     store: deps.store,
     rateLimit: {
       perMinute: deps.config.RATE_LIMIT_PER_MINUTE,

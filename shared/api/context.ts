@@ -17,6 +17,8 @@ export interface ApiDeps {
   onQueued?: () => void;
   /** Told when events may have been written (wakes open event streams sooner). */
   eventsSignal?: EventTarget;
+  /** Aborted when the host stops: open event streams end so the server can shut down. */
+  shutdownSignal?: AbortSignal;
   /** Where image blobs are (signed URLs of originals). */
   store?: BlobStore;
   /** Token bucket on task creation; none = unlimited. */

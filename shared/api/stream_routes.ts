@@ -67,9 +67,12 @@ export function registerStreamRoutes(app: ApiApp, deps: ApiDeps): void {
     let cursor = cursorOf(c.req.header("last-event-id") ?? query.lastEventId);
     const caller = c.get("caller");
     const pollMs = deps.streamPollMs ?? 500;
+    const ended = deps.shutdownSignal
+      ? AbortSignal.any([c.req.raw.signal, deps.shutdownSignal])
+      : c.req.raw.signal;
     return streamSSE(c, async (stream) => {
       let lastWrite = Date.now();
-      while (!stream.aborted && !stream.closed) {
+      while (!stream.aborted && !stream.closed && !deps.shutdownSignal?.aborted) {
         const rows = await asCaller(
           deps.db,
           caller,
@@ -90,7 +93,7 @@ export function registerStreamRoutes(app: ApiApp, deps: ApiDeps): void {
           await stream.write(": keep-alive\n\n");
           lastWrite = Date.now();
         }
-        await waitForEvents(deps.eventsSignal, pollMs, c.req.raw.signal);
+        await waitForEvents(deps.eventsSignal, pollMs, ended);
       }
     }, async (err, stream) => {
       deps.log.warn("event stream ended by error", { err });

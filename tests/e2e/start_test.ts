@@ -5,9 +5,15 @@ import { openTestDb, type TestDb } from "../_helpers/db.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
+// The `start` task's own command, run directly so that a stop by signal reaches it (deno task
+// would sit between them).
+const START = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.start as string;
+
 async function start(env: Record<string, string>) {
+  const [program, ...args] = START.split(/\s+/);
+  assert.equal(program, "deno");
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "start"],
+    args,
     cwd: ROOT,
     env,
     stdout: "piped",
@@ -28,6 +34,7 @@ async function start(env: Record<string, string>) {
 
 async function stop(p: Awaited<ReturnType<typeof start>>) {
   p.child.kill("SIGTERM");
+  const timer = setTimeout(() => p.child.kill("SIGKILL"), 15_000);
   let rest = "";
   while (true) {
     const { value, done } = await p.reader.read();
@@ -35,6 +42,7 @@ async function stop(p: Awaited<ReturnType<typeof start>>) {
     rest += value;
   }
   const status = await p.child.status;
+  clearTimeout(timer);
   await p.child.stderr.cancel();
   return { status, rest };
 }
@@ -72,7 +80,13 @@ Deno.test({
       });
       assert.equal(created.status, 202);
       await created.body?.cancel();
+      // An open event stream must not keep the process from stopping.
+      const stream = await fetch(`${first.url}/functions/v1/api/events/stream`, {
+        headers: { authorization: `Bearer ${anonKey}` },
+      });
+      assert.equal(stream.status, 200);
       const stopped = await stop(first);
+      await stream.body?.cancel().catch(() => {});
       assert.equal(stopped.status.code, 0);
       assert.match(stopped.rest, /Stopped/);
 
