@@ -498,6 +498,53 @@ Deno.test({
       );
 
       await t.step(
+        "image_tags and deliveries show A only A's rows, and clients cannot write them",
+        async () => {
+          // The side-effect consumers write these as the database owner; fill one row per task.
+          for (const taskId of [aTask, bTask]) {
+            await db.query(
+              `insert into public.image_tags (tag, image_id, task_id, owner)
+               select 'secret-tag', i.id, i.task_id, i.owner from public.images i where i.task_id = $1`,
+              [taskId],
+            );
+            await db.query(
+              `insert into public.deliveries (event_id, task_id, owner, url)
+               select e.id, e.task_id, e.owner, 'https://hooks.example.com/x' from public.events e
+                where e.task_id = $1 and e.event_type = 'task.completed'`,
+              [taskId],
+            );
+          }
+          const tags = await sqlAs<{ task_id: string }>(
+            db,
+            sqlA,
+            "select task_id from public.image_tags",
+          );
+          assert.deepEqual(tags, [{ task_id: aTask }]);
+          const deliveries = await sqlAs<{ task_id: string }>(
+            db,
+            sqlA,
+            "select task_id from public.deliveries",
+          );
+          assert.deepEqual(deliveries, [{ task_id: aTask }]);
+          for (const table of ["image_tags", "deliveries"]) {
+            assert.deepEqual(
+              await sqlAs(db, { role: "anon" }, `select 1 from public.${table}`),
+              [],
+              `anon lists no ${table}`,
+            );
+            assert.deepEqual(
+              await sqlAs(db, { role: "anon", taskId: bTask }, `select 1 from public.${table}`),
+              [],
+              `anon naming an owned task sees none of its ${table}`,
+            );
+            await expectDenied(db, sqlA, `table ${table}`, `delete from public.${table}`);
+          }
+          await db.query("delete from public.image_tags where tag = 'secret-tag'");
+          await db.query("delete from public.deliveries where url = 'https://hooks.example.com/x'");
+        },
+      );
+
+      await t.step(
         "as authenticated, naming another user's task id via darkroom.task_id shows nothing",
         async () => {
           const who = { ...sqlA, taskId: bTask };
