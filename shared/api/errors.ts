@@ -14,6 +14,8 @@ export function errorBody(code: string, message: string) {
 
 const PG_CLIENT_ERRORS: Record<string, [number, string]> = {
   "22P02": [400, "invalid_request"], // invalid_text_representation
+  "22021": [400, "invalid_request"], // character_not_in_repertoire (NUL in text)
+  "22P05": [400, "invalid_request"], // untranslatable_character (NUL in jsonb)
   "22023": [400, "invalid_request"], // invalid_parameter_value
   "23514": [400, "invalid_request"], // check_violation
   "42501": [403, "forbidden"], // insufficient_privilege

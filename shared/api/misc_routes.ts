@@ -13,7 +13,9 @@ const imagesRoute = createRoute({
   summary: "Images indexed under a tag, newest first",
   request: {
     query: z.object({
-      tag: z.string().min(1).max(64).transform((t) => t.trim().toLowerCase()),
+      tag: z.string().min(1).max(64)
+        .regex(/^[^\u0000-\u001f\u007f]+$/, "tag must not contain control characters")
+        .transform((t) => t.trim().toLowerCase()),
       limit: z.coerce.number().int().min(1).max(100).default(50),
     }),
   },

@@ -11,7 +11,9 @@ const httpUrl = (what: string) =>
     } catch {
       return false;
     }
-  }, `${what} must be an absolute http or https URL`);
+  }, `${what} must be an absolute http or https URL`)
+    // Stored as the parser writes it: control characters percent-encoded, host lowercased.
+    .transform((v) => new URL(v).href);
 
 /** The body of POST /tasks. */
 export const NewTaskSchema = z.object({
@@ -23,6 +25,10 @@ export const NewTaskSchema = z.object({
     .refine(
       (o) => o === undefined || JSON.stringify(o).length <= 4096,
       "options is over 4096 bytes",
+    )
+    .refine(
+      (o) => o === undefined || !JSON.stringify(o).includes("\\u0000"),
+      "options must not contain NUL characters",
     )
     .openapi({ description: "Free-form options stored with the task (at most 4 KiB)" }),
 }).strict().openapi("NewTask");

@@ -120,6 +120,23 @@ Deno.test({
         },
       );
 
+      await t.step("POST /tasks rejects NUL in options and stores the URL as parsed", async () => {
+        expectError(
+          await call("POST", "/tasks", {
+            body: { imageUrl: "https://e.com/a.jpg", options: { note: "a\u0000b" } },
+          }),
+          400,
+          "invalid_request",
+          /NUL/,
+        );
+        const r = await call("POST", "/tasks", {
+          body: { imageUrl: "HTTPS://E.com/a b\u0000.jpg" },
+        });
+        assert.equal(r.status, 202);
+        const got = await call("GET", `/tasks/${r.json.taskId}`);
+        assert.equal(got.json.imageUrl, "https://e.com/a%20b%00.jpg");
+      });
+
       await t.step(
         "POST /tasks rejects malformed JSON with 400 and a non-JSON body with 415",
         async () => {
