@@ -99,3 +99,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test("deno task start refuses a bad setting with a message naming it", async () => {
+  const [program, ...args] = START.split(/\s+/);
+  assert.equal(program, "deno");
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { PORT: "eighty", DATA_DIR: await Deno.makeTempDir() },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 2);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.match(stderr, /Invalid configuration: PORT/);
+  assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/, "no stack trace");
+});
