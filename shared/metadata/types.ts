@@ -33,3 +33,16 @@ export interface ExtractedImage {
   format: string;
   metadata: ImageMetadata;
 }
+
+/** Metadata of an image that carries none. */
+export function emptyMetadata(): ImageMetadata {
+  return {
+    make: null,
+    model: null,
+    takenAt: null,
+    orientation: null,
+    gps: null,
+    exif: {},
+    partial: false,
+  };
+}

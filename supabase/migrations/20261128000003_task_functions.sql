@@ -192,6 +192,30 @@ begin
 end
 $$;
 
+-- Locks the task a stage outcome is about. Returns it when the outcome applies, or null after
+-- deleting the message when it does not.
+-- GUARD: duplicate or late delivery (stage already done, task cancelled or failed): delete the
+-- message, change nothing.
+create or replace function public._lock_task_at_stage(
+  p_task_id uuid,
+  p_stage text,
+  p_msg_id bigint
+) returns public.tasks
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  v_task public.tasks;
+begin
+  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
+  if not found or v_task.status <> 'processing' or v_task.stage is distinct from p_stage then
+    perform pgmq.delete(public._stage_queue(p_stage), p_msg_id);
+    return null;
+  end if;
+  return v_task;
+end
+$$;
+
 -- Commits the outcome of a successful stage: the stage's data, its event(s), the next stage's
 -- message, and the deletion of the handled message. Returns 'advanced', 'completed' or 'ignored'.
 create or replace function public.complete_stage(
@@ -210,13 +234,9 @@ declare
   v_image public.images;
   v_ms bigint;
 begin
-  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
-
-  -- GUARD: duplicate or late delivery (stage already done, task cancelled or failed):
-  -- delete the message, change nothing.
-  if not found or v_task.status <> 'processing' or v_task.stage is distinct from p_stage then
-    perform pgmq.delete(v_queue, p_msg_id);
-    return 'ignored';
+  v_task := public._lock_task_at_stage(p_task_id, p_stage, p_msg_id);
+  if v_task.id is null then
+    return 'ignored'; -- duplicate or late delivery: the message is gone, nothing changed
   end if;
 
   v_ms := public._ms_between(coalesce(v_task.stage_started_at, v_task.updated_at), now());
@@ -308,12 +328,9 @@ declare
   v_queue constant text := public._stage_queue(p_stage);
   v_task public.tasks;
 begin
-  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
-
-  -- GUARD: duplicate or late delivery: delete the message, change nothing.
-  if not found or v_task.status <> 'processing' or v_task.stage is distinct from p_stage then
-    perform pgmq.delete(v_queue, p_msg_id);
-    return 'ignored';
+  v_task := public._lock_task_at_stage(p_task_id, p_stage, p_msg_id);
+  if v_task.id is null then
+    return 'ignored'; -- duplicate or late delivery: the message is gone, nothing changed
   end if;
 
   update public.tasks t
@@ -349,12 +366,9 @@ declare
   v_queue constant text := public._stage_queue(p_stage);
   v_task public.tasks;
 begin
-  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
-
-  -- GUARD: duplicate or late delivery: delete the message, change nothing.
-  if not found or v_task.status <> 'processing' or v_task.stage is distinct from p_stage then
-    perform pgmq.delete(v_queue, p_msg_id);
-    return 'ignored';
+  v_task := public._lock_task_at_stage(p_task_id, p_stage, p_msg_id);
+  if v_task.id is null then
+    return 'ignored'; -- duplicate or late delivery: the message is gone, nothing changed
   end if;
 
   update public.tasks t set updated_at = now() where t.id = v_task.id returning * into v_task;
@@ -383,6 +397,22 @@ as $$
     false)
 $$;
 
+-- Locks a task for a client's cancel or retry: null when it is unknown or not the caller's.
+create or replace function public._lock_task_for_caller(p_task_id uuid) returns public.tasks
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  v_task public.tasks;
+begin
+  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
+  if not found or not public._may_act_on(v_task) then
+    return null;
+  end if;
+  return v_task;
+end
+$$;
+
 -- Stops a queued or processing task. Its message is dropped when a worker next sees it.
 -- Returns the task's status afterwards and whether this call changed it; no row when unknown.
 create or replace function public.cancel_task(p_task_id uuid)
@@ -395,8 +425,8 @@ as $$
 declare
   v_task public.tasks;
 begin
-  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
-  if not found or not public._may_act_on(v_task) then
+  v_task := public._lock_task_for_caller(p_task_id);
+  if v_task.id is null then
     return;
   end if;
   -- GUARD: only a task in flight can be cancelled.
@@ -427,8 +457,8 @@ declare
   v_task public.tasks;
   v_stage text;
 begin
-  select t.* into v_task from public.tasks t where t.id = p_task_id for update;
-  if not found or not public._may_act_on(v_task) then
+  v_task := public._lock_task_for_caller(p_task_id);
+  if v_task.id is null then
     return;
   end if;
   -- GUARD: only a failed task can be retried.
@@ -459,6 +489,8 @@ revoke all on function public.schedule_retry(uuid, text, bigint, integer, text, 
 revoke all on function public.cancel_task(uuid) from public;
 revoke all on function public.retry_task(uuid) from public;
 revoke all on function public._publish_event(public.tasks, text, text, jsonb) from public;
+revoke all on function public._lock_task_at_stage(uuid, text, bigint) from public;
+revoke all on function public._lock_task_for_caller(uuid) from public;
 
 grant execute on function public.create_task(text, text, jsonb, text, uuid)
   to anon, authenticated, service_role;
@@ -471,3 +503,6 @@ grant execute on function public.complete_stage(uuid, text, bigint, jsonb, text)
 grant execute on function public.fail_stage(uuid, text, bigint, text, text, text) to service_role;
 grant execute on function public.schedule_retry(uuid, text, bigint, integer, text, text, text)
   to service_role;
+-- The worker transitions run as their caller, so service_role also needs their internals.
+grant execute on function public._publish_event(public.tasks, text, text, jsonb),
+  public._lock_task_at_stage(uuid, text, bigint) to service_role;

@@ -22,20 +22,12 @@ import { expectedPngBytes, pngInflatesWithinHeader } from "../../shared/ai/png_g
 import type { Analysis, AnalysisInput } from "../../shared/ai/types.ts";
 import { StageError } from "../../shared/errors.ts";
 import { extractImage } from "../../shared/metadata/extract.ts";
-import type { ImageMetadata } from "../../shared/metadata/types.ts";
+import { emptyMetadata, type ImageMetadata } from "../../shared/metadata/types.ts";
 import { fixtureBytes, loadOracle } from "../_helpers/fixtures.ts";
 
 const ORACLE = await loadOracle();
 const provider = createLocalProvider();
-const EMPTY_METADATA: ImageMetadata = {
-  make: null,
-  model: null,
-  takenAt: null,
-  orientation: null,
-  gps: null,
-  exif: {},
-  partial: false,
-};
+const EMPTY_METADATA: ImageMetadata = emptyMetadata();
 
 async function fixtureInput(file: string, mimeType: string): Promise<AnalysisInput> {
   const bytes = await fixtureBytes(file);

@@ -316,6 +316,18 @@ Deno.test({
         },
       );
 
+      await ctx.step(
+        "the worker transitions run as service_role, as a Supabase client would call them",
+        async () => {
+          const created = await createTask(db, { imageUrl: "http://example.com/svc.jpg" });
+          await db.transaction(async (tx) => {
+            await tx.query("set local role service_role");
+            await runToCompletion(tx, created.taskId);
+          });
+          assert.equal((await getTask(db, created.taskId))?.status, "completed");
+        },
+      );
+
       await ctx.step("events get increasing sequence numbers and timestamps", async () => {
         const rows = await db.query<{ seq: number; created_at: Date }>(
           "select seq, created_at from public.events order by seq",

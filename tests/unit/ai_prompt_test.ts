@@ -11,17 +11,9 @@ import {
   parseAnalysisAnswer,
 } from "../../shared/ai/analysis_schema.ts";
 import { parseRetryAfter } from "../../shared/net/retry_after.ts";
-import type { ImageMetadata } from "../../shared/metadata/types.ts";
+import { emptyMetadata, type ImageMetadata } from "../../shared/metadata/types.ts";
 
-const emptyMeta: ImageMetadata = {
-  make: null,
-  model: null,
-  takenAt: null,
-  orientation: null,
-  gps: null,
-  exif: {},
-  partial: false,
-};
+const emptyMeta: ImageMetadata = emptyMetadata();
 const nikon: ImageMetadata = {
   ...emptyMeta,
   make: "NIKON CORPORATION",
