@@ -75,3 +75,10 @@ exception when others then
   null; -- PGlite has no logical replication; Realtime is served by the local platform
 end
 $$;
+
+-- Supabase grants every new table, function and sequence in public to the API roles by
+-- default; migrations must revoke what clients may not use. Do the same here so the tests see
+-- the grants the migrations will meet on Supabase.
+alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
+alter default privileges in schema public grant all on functions to anon, authenticated, service_role;
+alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;

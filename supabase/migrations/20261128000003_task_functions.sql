@@ -479,18 +479,10 @@ begin
 end
 $$;
 
--- Workers' transitions are for service_role only; clients get create/cancel/retry.
-revoke all on function public.create_task(text, text, jsonb, text, uuid) from public;
-revoke all on function public.create_tasks(jsonb, uuid) from public;
-revoke all on function public.begin_stage(text, bigint[], uuid[], integer[], integer) from public;
-revoke all on function public.complete_stage(uuid, text, bigint, jsonb, text) from public;
-revoke all on function public.fail_stage(uuid, text, bigint, text, text, text) from public;
-revoke all on function public.schedule_retry(uuid, text, bigint, integer, text, text, text) from public;
-revoke all on function public.cancel_task(uuid) from public;
-revoke all on function public.retry_task(uuid) from public;
-revoke all on function public._publish_event(public.tasks, text, text, jsonb) from public;
-revoke all on function public._lock_task_at_stage(uuid, text, bigint) from public;
-revoke all on function public._lock_task_for_caller(uuid) from public;
+-- Workers' transitions are for service_role only; clients get create/cancel/retry. Supabase
+-- grants every new function in public to anon and authenticated by default: take it all back,
+-- then grant what each role may call.
+revoke all on all functions in schema public from public, anon, authenticated;
 
 grant execute on function public.create_task(text, text, jsonb, text, uuid)
   to anon, authenticated, service_role;

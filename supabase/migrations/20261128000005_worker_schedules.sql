@@ -40,7 +40,7 @@ begin
   );
 end
 $$;
-revoke all on function public.invoke_worker(text, text) from public;
+revoke all on function public.invoke_worker(text, text) from public, anon, authenticated;
 
 do $$
 begin

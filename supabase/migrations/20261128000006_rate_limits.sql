@@ -53,7 +53,6 @@ begin
   return query select true, floor(v_tokens - p_cost)::integer, 0;
 end
 $$;
-revoke all on function public.take_rate_limit_tokens(text, integer, integer, double precision)
-  from public;
+revoke all on function public.take_rate_limit_tokens(text, integer, integer, double precision) from public, anon, authenticated;
 grant execute on function public.take_rate_limit_tokens(text, integer, integer, double precision)
   to service_role;
