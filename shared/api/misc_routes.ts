@@ -14,6 +14,7 @@ const imagesRoute = createRoute({
   request: {
     query: z.object({
       tag: z.string().min(1).max(64)
+        // deno-lint-ignore no-control-regex -- control characters are exactly what is refused
         .regex(/^[^\u0000-\u001f\u007f]+$/, "tag must not contain control characters")
         .transform((t) => t.trim().toLowerCase()),
       limit: z.coerce.number().int().min(1).max(100).default(50),
