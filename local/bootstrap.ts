@@ -8,8 +8,14 @@ import type { Db } from "../shared/db.ts";
 const here = new URL(".", import.meta.url);
 const MIGRATIONS_DIR = new URL("../supabase/migrations/", here);
 
-/** Where pgmq comes from in this database. */
+/**
+ * Where pgmq comes from in this database: the extension, a `pgmq` schema someone else
+ * installed, or our compatible layer (installed now or by an earlier start).
+ */
 export type PgmqSource = "extension" | "schema" | "compat";
+
+/** The comment local/sql/pgmq.sql puts on its schema. */
+const COMPAT_MARKER = "darkroom pgmq-compatible layer";
 
 /** What {@linkcode bootstrapDatabase} did. */
 export interface BootstrapReport {
@@ -28,13 +34,17 @@ export async function installSupabaseStandIns(db: Db): Promise<void> {
  * schema exists; otherwise whatever is there is used as it is.
  */
 export async function installPgmqIfMissing(db: Db): Promise<PgmqSource> {
-  const [row] = await db.query<{ ext: boolean; schema: boolean; available: boolean }>(
+  const [row] = await db.query<
+    { ext: boolean; schema: boolean; available: boolean; comment: string | null }
+  >(
     `select exists (select 1 from pg_extension where extname = 'pgmq') as ext,
             exists (select 1 from pg_namespace where nspname = 'pgmq') as schema,
-            exists (select 1 from pg_available_extensions where name = 'pgmq') as available`,
+            exists (select 1 from pg_available_extensions where name = 'pgmq') as available,
+            (select obj_description(oid, 'pg_namespace') from pg_namespace
+              where nspname = 'pgmq') as comment`,
   );
   if (row.ext) return "extension";
-  if (row.schema) return "schema";
+  if (row.schema) return row.comment === COMPAT_MARKER ? "compat" : "schema";
   if (row.available) {
     await db.exec("create extension if not exists pgmq");
     return "extension";

@@ -25,6 +25,8 @@
 -- The script is idempotent: it can run twice on the same database without changing anything.
 
 create schema if not exists pgmq;
+-- The marker local/bootstrap.ts reads to tell this layer from a pgmq someone else installed.
+comment on schema pgmq is 'darkroom pgmq-compatible layer';
 
 -- ---------------------------------------------------------------------------------------------
 -- Catalogue of queues and the composite types the API returns
