@@ -535,7 +535,11 @@ test("pgmq.sql is idempotent: running it again keeps queues and messages", async
   const q = await newQueue();
   const id = await send(q, { keep: true });
   await t.db.exec(await Deno.readTextFile(new URL("../../local/sql/pgmq.sql", import.meta.url)));
-  assert.equal(await installPgmqIfMissing(t.db), "schema", "a pgmq schema is used as it is");
+  assert.equal(
+    await installPgmqIfMissing(t.db),
+    "compat",
+    "our layer is recognised, not reinstalled",
+  );
 
   const [m] = await read(q, 30, 1);
   assert.equal(m.msg_id, id);
