@@ -90,10 +90,23 @@ export interface TaskResource {
     format: string | null;
     metadata: Record<string, unknown> | null;
     analysis: Record<string, unknown> | null;
+    /** The camera's embedded preview (GET /tasks/:id/thumbnail serves it). */
+    thumbnail: Thumbnail | null;
   };
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
+}
+
+/** An image's embedded preview. */
+export interface Thumbnail {
+  sha256: string;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  /** Where the blob is in the store (not sent to clients). */
+  storagePath?: string;
 }
 
 interface TaskRow {
@@ -123,6 +136,7 @@ interface TaskRow {
     format: string | null;
     metadata: Record<string, unknown> | null;
     analysis: Record<string, unknown> | null;
+    thumbnail: Thumbnail | null;
   };
 }
 
@@ -153,6 +167,7 @@ export function taskFromRow(r: TaskRow): TaskResource {
         format: r.image.format,
         metadata: r.image.metadata,
         analysis: r.image.analysis,
+        thumbnail: r.image.thumbnail ?? null,
       }
       : null,
     createdAt: iso(r.created_at),

@@ -70,6 +70,13 @@ export const TaskSchema = z.object({
     format: z.string().nullable(),
     metadata: z.record(z.string(), z.unknown()).nullable(),
     analysis: z.record(z.string(), z.unknown()).nullable(),
+    thumbnail: z.object({
+      sha256: z.string(),
+      contentType: z.string(),
+      byteSize: z.number(),
+      width: z.number(),
+      height: z.number(),
+    }).nullable(),
   }).nullable(),
   createdAt: z.string(),
   updatedAt: z.string(),

@@ -102,26 +102,29 @@ const transitionRoute = (action: "retry" | "cancel", summary: string) =>
     },
   });
 
-/** The task as clients see it: the store's internal path left out. */
+/** The task as clients see it: the store's internal paths left out. */
 function publicTask(task: TaskResource): TaskResource {
   if (!task.image) return task;
-  const { storagePath: _internal, ...image } = task.image;
-  return { ...task, image };
+  const { storagePath: _original, thumbnail, ...image } = task.image;
+  if (!thumbnail) return { ...task, image: { ...image, thumbnail: null } };
+  const { storagePath: _preview, ...preview } = thumbnail;
+  return { ...task, image: { ...image, thumbnail: preview } };
 }
 
-/** Seconds a signed URL of an original stays valid. */
+/** Seconds a signed URL of a blob stays valid. */
 export const SIGNED_URL_SECONDS = 300;
 
-const imageRoute = createRoute({
-  method: "get",
-  path: "/tasks/{id}/image",
-  summary: "Redirects to a short-lived signed URL of the stored original",
-  request: { params: TaskIdParam },
-  responses: {
-    302: { description: "Location: a signed URL valid for 5 minutes" },
-    ...errorResponses(400, 401, 404),
-  },
-});
+const blobRoute = (blob: "image" | "thumbnail", summary: string) =>
+  createRoute({
+    method: "get",
+    path: `/tasks/{id}/${blob}`,
+    summary,
+    request: { params: TaskIdParam },
+    responses: {
+      302: { description: "Location: a signed URL valid for 5 minutes" },
+      ...errorResponses(400, 401, 404),
+    },
+  });
 
 /**
  * The client address as the nearest proxy saw it: the LAST X-Forwarded-For entry (earlier ones
@@ -187,17 +190,31 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     return c.json(publicTask(task), 200);
   });
 
-  app.openapi(imageRoute, async (c) => {
-    const id = taskIdOf(c.req.valid("param").id);
-    const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
-    if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
-    const path = task.image?.storagePath;
-    if (!path || !deps.store) {
-      throw new ApiError(404, "not_found", `Task ${id} has no stored image`);
-    }
-    const url = await deps.store.signedUrl(path, SIGNED_URL_SECONDS);
-    return c.redirect(url, 302);
-  });
+  const signedBlob = (
+    blob: "image" | "thumbnail",
+    summary: string,
+    pathOf: (task: TaskResource) => string | undefined,
+  ) =>
+    app.openapi(blobRoute(blob, summary), async (c) => {
+      const id = taskIdOf(c.req.valid("param").id);
+      const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), {
+        taskId: id,
+      });
+      if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
+      const path = pathOf(task);
+      if (!path || !deps.store) throw new ApiError(404, "not_found", `Task ${id} has no ${blob}`);
+      return c.redirect(await deps.store.signedUrl(path, SIGNED_URL_SECONDS), 302);
+    });
+  signedBlob(
+    "image",
+    "Redirects to a short-lived signed URL of the stored original",
+    (t) => t.image?.storagePath,
+  );
+  signedBlob(
+    "thumbnail",
+    "Redirects to a short-lived signed URL of the camera's embedded preview",
+    (t) => t.image?.thumbnail?.storagePath,
+  );
 
   app.openapi(taskEventsRoute, async (c) => {
     const id = taskIdOf(c.req.valid("param").id);

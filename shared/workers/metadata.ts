@@ -1,9 +1,12 @@
 /**
  * @module workers/metadata — the metadata stage: dimensions from the header (checked against
- * MAX_IMAGE_PIXELS before anything decodes) and normalised EXIF/GPS/IPTC/XMP.
+ * MAX_IMAGE_PIXELS before anything decodes), normalised EXIF/GPS/IPTC/XMP, and the camera's
+ * embedded preview stored as the thumbnail.
  */
 import { StageError } from "../errors.ts";
 import { extractImage } from "../metadata/extract.ts";
+import { extractThumbnail } from "../metadata/thumbnail.ts";
+import { sha256Hex } from "../net/hash.ts";
 import type { StageDefinition } from "../stage_runner.ts";
 import type { BlobStore } from "../storage/blob_store.ts";
 
@@ -29,7 +32,20 @@ export function metadataStage(deps: MetadataStageDeps): StageDefinition {
       }
       const bytes = await deps.store.get(path);
       const extracted = await extractImage(bytes, { maxPixels: deps.maxPixels });
-      return { ...extracted };
+      const thumb = await extractThumbnail(bytes, extracted);
+      let thumbnail = null;
+      if (thumb) {
+        const sha256 = await sha256Hex(thumb.bytes);
+        thumbnail = {
+          sha256,
+          contentType: thumb.contentType,
+          byteSize: thumb.bytes.byteLength,
+          width: thumb.width,
+          height: thumb.height,
+          storagePath: await deps.store.put(sha256, thumb.bytes, thumb.contentType),
+        };
+      }
+      return { ...extracted, thumbnail };
     },
   };
 }

@@ -54,6 +54,9 @@ create table public.images (
   metadata jsonb,
   -- {provider, model, caption, tags, safety, usage}
   analysis jsonb,
+  -- The embedded EXIF preview, stored as a blob: {sha256, contentType, byteSize, width, height,
+  -- storagePath}; null when the file has none.
+  thumbnail jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint images_task_id_key unique (task_id),

@@ -249,6 +249,7 @@ begin
       set sha256 = excluded.sha256, content_type = excluded.content_type,
           byte_size = excluded.byte_size, storage_path = excluded.storage_path,
           width = null, height = null, format = null, metadata = null, analysis = null,
+          thumbnail = null,
           updated_at = now()
     returning * into v_image;
     update public.tasks t set stage = 'metadata', stage_started_at = null, updated_at = now()
@@ -263,7 +264,8 @@ begin
   elsif p_stage = 'metadata' then
     update public.images im
        set width = (p_result ->> 'width')::integer, height = (p_result ->> 'height')::integer,
-           format = p_result ->> 'format', metadata = p_result -> 'metadata', updated_at = now()
+           format = p_result ->> 'format', metadata = p_result -> 'metadata',
+           thumbnail = nullif(p_result -> 'thumbnail', 'null'::jsonb), updated_at = now()
      where im.task_id = v_task.id
     returning * into v_image;
     if not found then

@@ -99,6 +99,40 @@ Deno.test({
       );
 
       await t.step(
+        "GET /tasks/:id/thumbnail serves the embedded preview; a PNG has none",
+        async () => {
+          const headers = { authorization: `Bearer ${token}` };
+          const jpeg = await submit(`${fixtures.url}/images/nikon_gps_1.jpg`);
+          // deno-lint-ignore no-explicit-any
+          const task = await waitForTask(p.api, token, jpeg.taskId) as any;
+          assert.deepEqual(
+            { w: task.image.thumbnail.width, h: task.image.thumbnail.height },
+            { w: 160, h: 120 },
+          );
+          assert.equal(task.image.thumbnail.storagePath, undefined, "store paths stay inside");
+          assert.equal(task.image.storagePath, undefined);
+          const res = await fetch(`${p.api}/tasks/${jpeg.taskId}/thumbnail`, {
+            headers,
+            redirect: "manual",
+          });
+          assert.equal(res.status, 302);
+          await res.body?.cancel();
+          const blob = await fetch(res.headers.get("location")!);
+          assert.equal(blob.status, 200);
+          assert.equal(blob.headers.get("content-type"), "image/jpeg");
+          const bytes = new Uint8Array(await blob.arrayBuffer());
+          assert.equal(bytes.byteLength, task.image.thumbnail.byteSize);
+          const png = await submit(`${fixtures.url}/images/plain.png`);
+          // deno-lint-ignore no-explicit-any
+          const pngTask = await waitForTask(p.api, token, png.taskId) as any;
+          assert.equal(pngTask.image.thumbnail, null);
+          const none = await fetch(`${p.api}/tasks/${png.taskId}/thumbnail`, { headers });
+          assert.equal(none.status, 404);
+          assert.equal((await none.json()).error.code, "not_found");
+        },
+      );
+
+      await t.step(
         "GET /events/stream replays a task's events and resumes after Last-Event-ID",
         async () => {
           const created = await submit(`${fixtures.url}/images/canon_powershot_s40.jpg`);

@@ -301,6 +301,25 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "user A cannot get user B's thumbnail through GET /tasks/:id/thumbnail; B can",
+        async () => {
+          for (const token of [tokenA, anonKey]) {
+            expectError(
+              await call(`${p.api}/tasks/${bTask}/thumbnail`, { token }),
+              404,
+              "not_found",
+            );
+          }
+          const own = await call(`${p.api}/tasks/${bTask}/thumbnail`, { token: tokenB });
+          assert.equal(own.status, 302, own.text);
+          const res = await fetch(own.headers.get("location")!);
+          assert.equal(res.status, 200);
+          assert.equal(res.headers.get("content-type"), "image/jpeg");
+          await res.body?.cancel();
+        },
+      );
+
       await t.step("a tampered, re-pointed or expired signed URL is 403", async () => {
         const bUrl = new URL(
           (await call(`${p.api}/tasks/${bTask}/image`, { token: tokenB })).headers.get("location")!,
