@@ -43,6 +43,16 @@ as $$
   select (extract(epoch from (p_to - p_from)) * 1000)::bigint
 $$;
 
+-- Tries made at a stage so far.
+create or replace function public._attempts_at(p_task public.tasks, p_stage text) returns integer
+language sql immutable
+set search_path = ''
+as $$
+  select case p_stage when 'download' then p_task.download_attempts
+                      when 'metadata' then p_task.metadata_attempts
+                      else p_task.ai_attempts end
+$$;
+
 -- Creates a task, publishes task.created and queues its download, in one transaction.
 -- The owner is the caller's auth.uid() for anon and authenticated callers (p_owner is ignored
 -- for them); service_role and the database owner may name an owner.
@@ -182,9 +192,7 @@ begin
            updated_at = now()
      where t.id = v_task.id
     returning * into v_task;
-    v_attempt := case p_stage when 'download' then v_task.download_attempts
-                              when 'metadata' then v_task.metadata_attempts
-                              else v_task.ai_attempts end;
+    v_attempt := public._attempts_at(v_task, p_stage);
     return query
       select p_msg_ids[i], v_task.id, true, v_attempt, to_jsonb(v_task),
              (select to_jsonb(im) from public.images im where im.task_id = v_task.id);
@@ -341,9 +349,7 @@ begin
    where t.id = v_task.id returning * into v_task;
   perform public._publish_event(v_task, 'task.failed', p_source,
     jsonb_build_object('stage', p_stage, 'code', p_code, 'message', p_message,
-                       'attempts', case p_stage when 'download' then v_task.download_attempts
-                                                when 'metadata' then v_task.metadata_attempts
-                                                else v_task.ai_attempts end));
+                       'attempts', public._attempts_at(v_task, p_stage)));
   -- Archived, not deleted: the failed message stays inspectable in pgmq.a_<queue>.
   perform pgmq.archive(v_queue, p_msg_id);
   return 'failed';
@@ -377,9 +383,7 @@ begin
   perform public._publish_event(v_task, 'task.retry_scheduled', p_source,
     jsonb_build_object('stage', p_stage, 'code', p_code, 'message', p_message,
                        'delaySeconds', p_delay_seconds,
-                       'attempt', case p_stage when 'download' then v_task.download_attempts
-                                               when 'metadata' then v_task.metadata_attempts
-                                               else v_task.ai_attempts end));
+                       'attempt', public._attempts_at(v_task, p_stage)));
   perform pgmq.set_vt(v_queue, p_msg_id, greatest(p_delay_seconds, 0));
   return 'retry_scheduled';
 end
@@ -499,4 +503,6 @@ grant execute on function public.schedule_retry(uuid, text, bigint, integer, tex
   to service_role;
 -- The worker transitions run as their caller, so service_role also needs their internals.
 grant execute on function public._publish_event(public.tasks, text, text, jsonb),
-  public._lock_task_at_stage(uuid, text, bigint) to service_role;
+  public._lock_task_at_stage(uuid, text, bigint), public._stage_queue(text),
+  public._ms_between(timestamptz, timestamptz), public._attempts_at(public.tasks, text)
+  to service_role;
