@@ -114,11 +114,11 @@ export async function asCaller<T>(
 ): Promise<T> {
   if (!ROLES.has(caller.role)) throw new Error(`unknown role ${caller.role}`);
   return await db.transaction(async (tx) => {
-    // The role comes from the whitelist above, never from raw input.
-    await tx.query(`set local role ${caller.role}`);
+    // One round trip: set_config('role', ..., true) is SET LOCAL ROLE, as PostgREST does it.
     await tx.query(
-      "select set_config('request.jwt.claims', $1, true), set_config('darkroom.task_id', $2, true)",
-      [JSON.stringify(caller.claims), options.taskId ?? ""],
+      `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
+              set_config('darkroom.task_id', $3, true)`,
+      [caller.role, JSON.stringify(caller.claims), options.taskId ?? ""],
     );
     return await fn(tx);
   });

@@ -83,8 +83,6 @@ export interface TaskResource {
     sha256: string;
     contentType: string;
     byteSize: number;
-    /** Where the blob is in the store (not sent to clients; GET /tasks/:id/image signs it). */
-    storagePath?: string;
     width: number | null;
     height: number | null;
     format: string | null;
@@ -105,8 +103,6 @@ export interface Thumbnail {
   byteSize: number;
   width: number;
   height: number;
-  /** Where the blob is in the store (not sent to clients). */
-  storagePath?: string;
 }
 
 interface TaskRow {
@@ -161,19 +157,43 @@ export function taskFromRow(r: TaskRow): TaskResource {
         sha256: r.image.sha256,
         contentType: r.image.content_type,
         byteSize: Number(r.image.byte_size),
-        storagePath: r.image.storage_path,
         width: r.image.width,
         height: r.image.height,
         format: r.image.format,
         metadata: r.image.metadata,
         analysis: r.image.analysis,
-        thumbnail: r.image.thumbnail ?? null,
+        thumbnail: r.image.thumbnail ? publicThumbnail(r.image.thumbnail) : null,
       }
       : null,
     createdAt: iso(r.created_at),
     updatedAt: iso(r.updated_at),
     completedAt: r.completed_at ? iso(r.completed_at) : null,
   };
+}
+
+/** A thumbnail as clients see it: the store's internal path left out. */
+function publicThumbnail(t: Thumbnail & { storagePath?: string }): Thumbnail {
+  const { sha256, contentType, byteSize, width, height } = t;
+  return { sha256, contentType, byteSize, width, height };
+}
+
+/** Where a task's blobs are in the store; null when the task is unknown or has no image yet. */
+export async function getImagePaths(
+  db: Queryable,
+  taskId: string,
+): Promise<{ image: string; thumbnail: string | null } | null> {
+  const [row] = await db.query<{ image: string; thumbnail: string | null }>(
+    `select storage_path as image, thumbnail ->> 'storagePath' as thumbnail
+       from public.images where task_id = $1::uuid`,
+    [taskId],
+  );
+  return row ?? null;
+}
+
+/** Whether a task exists (and is visible to the caller). */
+export async function taskExists(db: Queryable, taskId: string): Promise<boolean> {
+  const rows = await db.query("select 1 from public.tasks where id = $1::uuid", [taskId]);
+  return rows.length > 0;
 }
 
 /** Reads one task with its image; null when unknown (or not visible to the caller). */

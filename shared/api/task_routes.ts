@@ -9,10 +9,11 @@ import {
   cancelTask,
   createTask,
   createTasks,
+  getImagePaths,
   getTask,
   listTaskEvents,
   retryTask,
-  type TaskResource,
+  taskExists,
   type TransitionResult,
 } from "../tasks.ts";
 import { blockedHostnameReason } from "../net/address_policy.ts";
@@ -102,15 +103,6 @@ const transitionRoute = (action: "retry" | "cancel", summary: string) =>
     },
   });
 
-/** The task as clients see it: the store's internal paths left out. */
-function publicTask(task: TaskResource): TaskResource {
-  if (!task.image) return task;
-  const { storagePath: _original, thumbnail, ...image } = task.image;
-  if (!thumbnail) return { ...task, image: { ...image, thumbnail: null } };
-  const { storagePath: _preview, ...preview } = thumbnail;
-  return { ...task, image: { ...image, thumbnail: preview } };
-}
-
 /** Seconds a signed URL of a blob stays valid. */
 export const SIGNED_URL_SECONDS = 300;
 
@@ -187,40 +179,30 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     const id = taskIdOf(c.req.valid("param").id);
     const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
     if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
-    return c.json(publicTask(task), 200);
+    return c.json(task, 200);
   });
 
-  const signedBlob = (
-    blob: "image" | "thumbnail",
-    summary: string,
-    pathOf: (task: TaskResource) => string | undefined,
-  ) =>
+  const signedBlob = (blob: "image" | "thumbnail", summary: string) =>
     app.openapi(blobRoute(blob, summary), async (c) => {
       const id = taskIdOf(c.req.valid("param").id);
-      const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), {
-        taskId: id,
-      });
-      if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
-      const path = pathOf(task);
+      const [known, paths] = await asCaller(
+        deps.db,
+        c.get("caller"),
+        async (tx) => [await taskExists(tx, id), await getImagePaths(tx, id)] as const,
+        { taskId: id },
+      );
+      if (!known) throw new ApiError(404, "not_found", `Task ${id} not found`);
+      const path = paths?.[blob];
       if (!path || !deps.store) throw new ApiError(404, "not_found", `Task ${id} has no ${blob}`);
       return c.redirect(await deps.store.signedUrl(path, SIGNED_URL_SECONDS), 302);
     });
-  signedBlob(
-    "image",
-    "Redirects to a short-lived signed URL of the stored original",
-    (t) => t.image?.storagePath,
-  );
-  signedBlob(
-    "thumbnail",
-    "Redirects to a short-lived signed URL of the camera's embedded preview",
-    (t) => t.image?.thumbnail?.storagePath,
-  );
+  signedBlob("image", "Redirects to a short-lived signed URL of the stored original");
+  signedBlob("thumbnail", "Redirects to a short-lived signed URL of the camera's embedded preview");
 
   app.openapi(taskEventsRoute, async (c) => {
     const id = taskIdOf(c.req.valid("param").id);
     const events = await asCaller(deps.db, c.get("caller"), async (tx) => {
-      const task = await getTask(tx, id);
-      return task ? await listTaskEvents(tx, id) : null;
+      return await taskExists(tx, id) ? await listTaskEvents(tx, id) : null;
     }, { taskId: id });
     if (!events) throw new ApiError(404, "not_found", `Task ${id} not found`);
     return c.json(events, 200);
