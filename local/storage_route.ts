@@ -5,7 +5,7 @@
 import type { Config } from "../shared/config.ts";
 import type { BlobStore } from "../shared/storage/blob_store.ts";
 import { contentTypeOfPath } from "../shared/storage/blob_store.ts";
-import { parseFsSignedUrl, verifyFsSignedToken } from "../shared/storage/fs_store.ts";
+import { FsBlobStore, parseFsSignedUrl, verifyFsSignedToken } from "../shared/storage/fs_store.ts";
 import type { ExtraRoute } from "./function_host.ts";
 
 /** The route; answers null for other paths. */
@@ -18,7 +18,12 @@ export function storageRoute(store: BlobStore, config: Config): ExtraRoute {
     if (req.method !== "GET" && req.method !== "HEAD") {
       return fail(405, "method_not_allowed", "Use GET");
     }
-    if (!signed || store.backend !== "fs") return fail(400, "invalid_request", "Not a signed URL");
+    if (!signed || !(store instanceof FsBlobStore)) {
+      return fail(400, "invalid_request", "Not a signed URL");
+    }
+    // The signed message is `bucket/path`: without this check `images%2Fab/cd` would pass as
+    // bucket `images/ab`, path `cd` with the signature of `images` + `ab/cd`.
+    if (signed.bucket !== store.bucket) return fail(404, "not_found", "Bucket not found");
     const ok = await verifyFsSignedToken({ secret: config.JWT_SECRET, ...signed });
     if (!ok) return fail(403, "forbidden", "Signature is invalid or expired");
     if (!await store.exists(signed.path)) return fail(404, "not_found", "Object not found");

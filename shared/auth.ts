@@ -51,14 +51,26 @@ export class JwtVerifier {
     let payload: JWTPayload;
     try {
       const header = JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));
+      // Supabase always issues exp; a token without one would never expire, so it is refused
+      // (as Realtime refuses it).
+      const requiredClaims = ["exp"];
       if (header.alg !== "HS256" && this.#jwks) {
-        ({ payload } = await jwtVerify(token, this.#jwks, { algorithms: ["RS256", "ES256"] }));
+        ({ payload } = await jwtVerify(token, this.#jwks, {
+          algorithms: ["RS256", "ES256"],
+          requiredClaims,
+        }));
       } else {
-        ({ payload } = await jwtVerify(token, this.#secret, { algorithms: ["HS256"] }));
+        ({ payload } = await jwtVerify(token, this.#secret, {
+          algorithms: ["HS256"],
+          requiredClaims,
+        }));
       }
     } catch (err) {
-      const code = (err as { code?: string }).code;
+      const { code, claim } = err as { code?: string; claim?: string };
       if (code === "ERR_JWT_EXPIRED") throw unauthorized("JWT has expired");
+      if (code === "ERR_JWT_CLAIM_VALIDATION_FAILED" && claim === "exp") {
+        throw unauthorized("JWT has no exp claim");
+      }
       throw unauthorized("Invalid JWT");
     }
     const role = payload.role as Role;

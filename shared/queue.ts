@@ -122,3 +122,13 @@ export async function allQueueMetrics(db: Queryable): Promise<QueueMetrics[]> {
   );
   return rows.map(metricsFromRow).sort((a, b) => a.queue.localeCompare(b.queue));
 }
+
+/** Which of `names` are not queues (an empty list when every one exists). Cheap: no counting. */
+export async function missingQueues(db: Queryable, names: readonly string[]): Promise<string[]> {
+  const rows = await db.query<{ name: string }>(
+    `select n as name from unnest($1::text[]) as n
+      where n not in (select queue_name from pgmq.list_queues())`,
+    [names],
+  );
+  return rows.map((r) => r.name);
+}

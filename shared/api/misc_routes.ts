@@ -3,7 +3,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { asCaller } from "../auth.ts";
-import { allQueueMetrics } from "../queue.ts";
+import { allQueueMetrics, missingQueues, STAGE_QUEUES } from "../queue.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import { errorResponses, jsonContent, TaggedImageSchema } from "./schemas.ts";
 
@@ -33,10 +33,13 @@ const StatsSchema = z.object({
     z.string(),
     z.object({ count: z.number(), p50Ms: z.number(), p95Ms: z.number() }),
   ),
+  /** Depths of every queue, all tenants' work together: service_role only. */
   queues: z.record(
     z.string(),
     z.object({ length: z.number(), oldestMsgAgeSec: z.number().nullable() }),
-  ),
+  ).optional().openapi({
+    description: "Every queue's depth and oldest message; service_role only",
+  }),
   ai: z.object({
     analyzed: z.number(),
     byProvider: z.record(z.string(), z.number()),
@@ -53,19 +56,20 @@ const statsRoute = createRoute({
   responses: { 200: jsonContent(StatsSchema, "Statistics"), ...errorResponses(401) },
 });
 
+// Health is public: it says whether things are up, never how much work anyone has queued.
+const HealthSchema = z.object({
+  ok: z.boolean(),
+  db: z.enum(["ok", "unreachable"]),
+  queues: z.enum(["ok", "missing", "unknown"]),
+}).openapi("Health");
+
 const healthRoute = createRoute({
   method: "get",
   path: "/health",
-  summary: "Liveness and database reachability (no JWT needed)",
+  summary: "Liveness, database reachability and stage queues present (no JWT needed)",
   responses: {
-    200: jsonContent(
-      z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
-      "Healthy",
-    ),
-    503: jsonContent(
-      z.object({ ok: z.boolean(), db: z.string(), queues: z.record(z.string(), z.number()) }),
-      "Unhealthy",
-    ),
+    200: jsonContent(HealthSchema, "Healthy"),
+    503: jsonContent(HealthSchema, "Unhealthy"),
   },
 });
 
@@ -141,7 +145,8 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
           group by analysis ->> 'provider'`,
         ),
       ] as const);
-    const queues = await allQueueMetrics(deps.db);
+    // Queue depths count every tenant's work: only service_role sees them.
+    const queues = caller.role === "service_role" ? await allQueueMetrics(deps.db) : null;
     const tasks: Record<string, number> = {
       queued: 0,
       processing: 0,
@@ -159,7 +164,7 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
         p50Ms: Math.round(Number(r.p50)),
         p95Ms: Math.round(Number(r.p95)),
       }])),
-      queues: Object.fromEntries(
+      queues: queues === null ? undefined : Object.fromEntries(
         queues.map((q) => [q.queue, { length: q.length, oldestMsgAgeSec: q.oldestMsgAgeSec }]),
       ),
       ai: {
@@ -174,15 +179,15 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
 
   app.openapi(healthRoute, async (c) => {
     try {
-      const queues = await allQueueMetrics(deps.db);
-      return c.json({
-        ok: true,
-        db: "ok",
-        queues: Object.fromEntries(queues.map((q) => [q.queue, q.length])),
-      }, 200);
+      const missing = await missingQueues(deps.db, Object.values(STAGE_QUEUES));
+      if (missing.length > 0) {
+        deps.log.warn("health check: queues missing", { queues: missing });
+        return c.json({ ok: false, db: "ok" as const, queues: "missing" as const }, 503);
+      }
+      return c.json({ ok: true, db: "ok" as const, queues: "ok" as const }, 200);
     } catch (err) {
       deps.log.warn("health check failed", { err });
-      return c.json({ ok: false, db: "unreachable", queues: {} }, 503);
+      return c.json({ ok: false, db: "unreachable" as const, queues: "unknown" as const }, 503);
     }
   });
 }

@@ -49,7 +49,8 @@ const createTaskRoute = createRoute({
     body: { content: { "application/json": { schema: NewTaskSchema } }, required: true },
     headers: z.object({
       "idempotency-key": z.string().min(1).max(255).optional().openapi({
-        description: "Returns the first task created with this key again",
+        description:
+          "Returns the first task created with this key by the same user again; needs a signed-in user's token (400 idempotency_key_requires_user with the anon key)",
       }),
     }),
   },
@@ -141,6 +142,22 @@ function checkCallbackUrls(deps: ApiDeps, urls: (string | undefined)[]): void {
   }
 }
 
+/**
+ * Refuses an Idempotency-Key from an anon caller: the anon key is shared by every client of a
+ * project, so a key scoped to "anon" would return one client's task to another.
+ */
+function checkIdempotencyScope(caller: Caller, keys: (string | undefined)[]): void {
+  if (caller.role !== "anon") return;
+  const i = keys.findIndex((k) => k !== undefined);
+  if (i < 0) return;
+  const field = keys.length > 1 ? `tasks.${i}.idempotencyKey` : "Idempotency-Key";
+  throw new ApiError(
+    400,
+    "idempotency_key_requires_user",
+    `${field}: needs a signed-in user's token; the anon key is shared by every client`,
+  );
+}
+
 async function spendTokens(deps: ApiDeps, caller: Caller, req: Request, cost: number) {
   const subject = rateLimitSubject(caller, clientAddress(req));
   if (subject && deps.rateLimit) await takeRateLimitTokens(deps.db, subject, cost, deps.rateLimit);
@@ -152,6 +169,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     const body = c.req.valid("json");
     const key = c.req.header("idempotency-key");
     const caller = c.get("caller");
+    checkIdempotencyScope(caller, [key]);
     checkCallbackUrls(deps, [body.callbackUrl]);
     await spendTokens(deps, caller, c.req.raw, 1);
     const created = await asCaller(
@@ -166,6 +184,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
 
   app.openapi(createBatchRoute, async (c) => {
     const { tasks } = c.req.valid("json");
+    checkIdempotencyScope(c.get("caller"), tasks.map((t) => t.idempotencyKey));
     checkCallbackUrls(deps, tasks.map((t) => t.callbackUrl));
     await spendTokens(deps, c.get("caller"), c.req.raw, tasks.length);
     const created = await asCaller(deps.db, c.get("caller"), (tx) => createTasks(tx, tasks));

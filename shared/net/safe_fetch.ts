@@ -21,7 +21,7 @@ export interface SafeFetchOptions {
   fetch?: typeof fetch;
   /** Hostname resolver; default `systemResolver` (node:dns lookup). */
   resolve?: Resolver;
-  /** Cancels the download: the error is then `cancelled`. */
+  /** The stage's time budget: when it aborts, the error is a retryable `timeout`. */
   signal?: AbortSignal;
   /** User-Agent header; default {@linkcode DEFAULT_USER_AGENT}. */
   userAgent?: string;
@@ -50,8 +50,8 @@ class NetworkFailure extends Error {
 
 /**
  * Downloads `url` as bytes. Throws a `StageError`: `invalid_url`, `blocked_address`,
- * `http_status` (non-2xx, too many redirects, network failure), `timeout`, `too_large`,
- * `cancelled`.
+ * `http_status` (non-2xx, too many redirects, network failure), `timeout` (the deadline, or
+ * `signal` aborted), `too_large`.
  *
  * @example
  * const { bytes, contentType } = await safeFetchImage("https://example.com/cat.jpg", {
@@ -71,8 +71,12 @@ export async function safeFetchImage(
     return await download(url, opts, signal);
   } catch (err) {
     if (err instanceof StageError) throw err;
+    // The caller's signal is the stage's time budget (a user's cancel never reaches a worker:
+    // cancel_task changes the row and the stage's outcome is ignored), so `cancelled` would
+    // misreport it: an abort is a retryable `timeout`.
     if (opts.signal?.aborted) {
-      throw new StageError("cancelled", "Cannot download image: cancelled", false, { cause: err });
+      const message = "Cannot download image: the stage's time budget ran out";
+      throw new StageError("timeout", message, true, { cause: err });
     }
     if (deadline.signal.aborted) {
       const message = `Cannot download image: timed out after ${opts.timeoutMs} ms`;

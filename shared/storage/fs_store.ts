@@ -178,7 +178,7 @@ export async function verifyFsSignedToken(t: FsSignedToken): Promise<boolean> {
 
 /**
  * Splits a local signed URL (or its path and query) into bucket, path, token and expiry, or
- * returns null when it is not one.
+ * returns null when it is not one (including a malformed percent-encoding).
  */
 export function parseFsSignedUrl(
   url: string | URL,
@@ -188,5 +188,9 @@ export function parseFsSignedUrl(
   const token = u.searchParams.get("token");
   const expires = u.searchParams.get("expires");
   if (!m || token === null || expires === null) return null;
-  return { bucket: decodeURIComponent(m[1]), path: decodeURIComponent(m[2]), token, expires };
+  try {
+    return { bucket: decodeURIComponent(m[1]), path: decodeURIComponent(m[2]), token, expires };
+  } catch {
+    return null; // a malformed percent-encoding (URIError) is not a signed URL
+  }
 }

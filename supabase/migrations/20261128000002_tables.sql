@@ -32,7 +32,8 @@ create table public.tasks (
     check ((error_code is null) = (error_message is null))
 );
 
--- Idempotency-Key is scoped to its owner (anon-key tasks share the nil owner).
+-- Idempotency-Key is scoped to its owner. Only service_role may use one for an ownerless task
+-- (create_task refuses a key from the shared anon key), so the nil owner is never shared.
 create unique index tasks_owner_idempotency_key_key
   on public.tasks (coalesce(owner, '00000000-0000-0000-0000-000000000000'::uuid), idempotency_key)
   where idempotency_key is not null;

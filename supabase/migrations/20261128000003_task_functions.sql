@@ -73,6 +73,13 @@ declare
   v_nil constant uuid := '00000000-0000-0000-0000-000000000000';
   v_task public.tasks;
 begin
+  -- GUARD: an Idempotency-Key needs an owner to be scoped to. The anon key is shared by every
+  -- client of a project, so an ownerless key would hand one client's task to another.
+  if p_idempotency_key is not null and v_owner is null and auth.role() = 'anon' then
+    raise exception 'Idempotency-Key needs a signed-in user: the anon key is shared by every client'
+      using errcode = '22023', hint = 'idempotency_key_requires_user';
+  end if;
+
   -- GUARD: a known Idempotency-Key returns the first task and changes nothing.
   if p_idempotency_key is not null then
     select t.* into v_task from public.tasks t

@@ -18,6 +18,14 @@ grant execute on function public.requested_task_id() to anon, authenticated, ser
 
 grant usage on schema public to anon, authenticated, service_role;
 
+-- Sequences are advanced by the SQL functions (security definer), never by clients: Supabase's
+-- default privileges would let anon and authenticated setval() events_seq_seq and rewind the
+-- event cursor. Take them back, here and for every sequence or function made later by the
+-- role that runs the migrations (each migration grants what clients may call, by name).
+revoke all on all sequences in schema public from public, anon, authenticated;
+alter default privileges in schema public revoke all on sequences from public, anon, authenticated;
+alter default privileges in schema public revoke all on functions from public, anon, authenticated;
+
 alter table public.tasks enable row level security;
 alter table public.images enable row level security;
 alter table public.events enable row level security;

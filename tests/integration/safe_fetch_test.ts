@@ -317,7 +317,7 @@ Deno.test("safeFetchImage() reports a refused connection as retryable http_statu
   assert.equal(err.retryable, true);
 });
 
-Deno.test("safeFetchImage() reports an aborted signal as cancelled", async () => {
+Deno.test("safeFetchImage() reports an aborted signal (the stage's budget) as a retryable timeout, never cancelled", async () => {
   await using server = serve(async (_req, _url, stall) => {
     await stall;
     return new Response(null);
@@ -326,8 +326,8 @@ Deno.test("safeFetchImage() reports an aborted signal as cancelled", async () =>
   const timer = setTimeout(() => controller.abort(), 50);
   const err = await failure(`${server.base}/stall`, { ...LOCAL, signal: controller.signal });
   clearTimeout(timer);
-  assert.equal(err.code, "cancelled");
-  assert.equal(err.retryable, false);
+  assert.equal(err.code, "timeout");
+  assert.equal(err.retryable, true);
 });
 
 Deno.test("safeFetchImage() rejects an invalid URL before any I/O", async () => {
