@@ -178,19 +178,6 @@ begin
     values (_create_queue.queue_name, false, unlogged)
     on conflict do nothing;
   end if;
-
-  -- GUARD: the queue's tables belong to whoever created them; service_role (the workers) must be
-  -- able to use them whoever that was. Nothing is granted to anon or authenticated.
-  if exists (select 1 from pg_roles where rolname = 'service_role') then
-    execute format(
-      'grant select, insert, update, delete, truncate on pgmq.%I, pgmq.%I to service_role',
-      qtable, atable
-    );
-    execute format(
-      'grant usage, select on sequence %s to service_role',
-      pg_get_serial_sequence(format('pgmq.%I', qtable), 'msg_id')
-    );
-  end if;
 end;
 $$;
 
@@ -656,7 +643,8 @@ end;
 $$;
 
 -- ---------------------------------------------------------------------------------------------
--- Privileges: postgres and service_role use pgmq; anon and authenticated get nothing.
+-- Privileges: as with the pgmq extension, only the owner (and postgres) use pgmq; service_role,
+-- anon and authenticated get nothing here. A migration grants service_role Darkroom's queues.
 -- ---------------------------------------------------------------------------------------------
 
 -- GUARD: functions are executable by PUBLIC by default; take that away so that only the roles
@@ -672,7 +660,7 @@ declare
   r text;
   table_privs constant text := 'select, insert, update, delete, truncate';
 begin
-  foreach r in array array['postgres', 'service_role'] loop
+  foreach r in array array['postgres'] loop
     if exists (select 1 from pg_roles where rolname = r) then
       execute format('grant usage on schema pgmq to %I', r);
       execute format('grant execute on all functions in schema pgmq to %I', r);
