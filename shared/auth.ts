@@ -2,7 +2,15 @@
  * @module auth — verifies Supabase JWTs as the platform's `verify_jwt` does, and runs a
  * caller's queries under their role and claims so that row level security decides what they see.
  */
-import { createRemoteJWKSet, type JWTPayload, jwtVerify, SignJWT } from "jose";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  type JSONWebKeySet,
+  type JWTPayload,
+  jwtVerify,
+  type JWTVerifyGetKey,
+  SignJWT,
+} from "jose";
 import type { Db, Queryable } from "./db.ts";
 import { ApiError } from "./errors.ts";
 
@@ -20,21 +28,31 @@ export interface Caller {
 const ROLES = new Set<Role>(["anon", "authenticated", "service_role"]);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** How tokens are checked: HS256 with the project's secret, and a JWKS when configured. */
+/**
+ * How tokens are checked: HS256 with the project's legacy secret, and asymmetric keys from a
+ * JWKS (given inline, as Supabase's `SUPABASE_JWKS`, or fetched from a URL). At least one.
+ */
 export interface JwtVerifierOptions {
-  secret: string;
-  /** URL of the project's JWKS (asymmetric signing keys), e.g. <SUPABASE_URL>/auth/v1/.well-known/jwks.json */
+  /** The legacy HS256 secret; without it, HS256 tokens are refused. */
+  secret?: string;
+  /** URL of the project's JWKS, e.g. <SUPABASE_URL>/auth/v1/.well-known/jwks.json */
   jwksUrl?: string;
+  /** The JWKS itself (`{keys: [...]}`), as Edge Functions receive it in SUPABASE_JWKS. */
+  jwks?: JSONWebKeySet;
 }
 
 /** Verifies `Authorization: Bearer` tokens; throws ApiError 401 with a reason. */
 export class JwtVerifier {
-  readonly #secret: Uint8Array;
-  readonly #jwks?: ReturnType<typeof createRemoteJWKSet>;
+  readonly #secret?: Uint8Array;
+  readonly #jwks?: JWTVerifyGetKey;
 
   constructor(options: JwtVerifierOptions) {
-    this.#secret = new TextEncoder().encode(options.secret);
-    if (options.jwksUrl) this.#jwks = createRemoteJWKSet(new URL(options.jwksUrl));
+    if (options.secret) this.#secret = new TextEncoder().encode(options.secret);
+    if (options.jwks) this.#jwks = createLocalJWKSet(options.jwks);
+    else if (options.jwksUrl) this.#jwks = createRemoteJWKSet(new URL(options.jwksUrl));
+    if (!this.#secret && !this.#jwks) {
+      throw new Error("JwtVerifier needs a secret or a JWKS: it would accept no token");
+    }
   }
 
   /** The caller of a request, from its Authorization header. */
@@ -59,11 +77,13 @@ export class JwtVerifier {
           algorithms: ["RS256", "ES256"],
           requiredClaims,
         }));
-      } else {
+      } else if (this.#secret) {
         ({ payload } = await jwtVerify(token, this.#secret, {
           algorithms: ["HS256"],
           requiredClaims,
         }));
+      } else {
+        throw new Error("HS256 tokens are not accepted without the legacy secret");
       }
     } catch (err) {
       const { code, claim } = err as { code?: string; claim?: string };
