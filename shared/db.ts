@@ -97,3 +97,10 @@ export class PostgresDb implements Db {
     await this.#sql.end({ timeout: 5 });
   }
 }
+
+/** True for errors that mean the database could not be reached. */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code ?? "";
+  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECT_TIMEOUT", "57P01", "57P03"]
+    .includes(code) || /PGlite is closed/i.test((err as Error)?.message ?? "");
+}

@@ -5,6 +5,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../errors.ts";
+import { isConnectionError } from "../db.ts";
 import type { Logger } from "../log.ts";
 
 /** The JSON error body. */
@@ -49,11 +50,4 @@ export function errorResponse(err: unknown, c: Context, log: Logger): Response {
   }
   log.error("unhandled error", { err, path: new URL(c.req.url).pathname });
   return c.json(errorBody("internal", "Internal error"), 500);
-}
-
-/** True for errors that mean the database could not be reached. */
-export function isConnectionError(err: unknown): boolean {
-  const code = (err as { code?: string })?.code ?? "";
-  return ["ECONNREFUSED", "ECONNRESET", "CONNECTION_CLOSED", "CONNECT_TIMEOUT", "57P01", "57P03"]
-    .includes(code) || /PGlite is closed/i.test((err as Error)?.message ?? "");
 }

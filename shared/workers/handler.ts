@@ -4,7 +4,7 @@
  */
 import type { JwtVerifier } from "../auth.ts";
 import { ApiError } from "../errors.ts";
-import { isConnectionError } from "../api/errors.ts";
+import { isConnectionError } from "../db.ts";
 import { type RunnerDeps, runStageBatch, type StageDefinition } from "../stage_runner.ts";
 
 /** Builds the worker's HTTP handler: POST (or GET) runs one batch and answers its summary. */
