@@ -1,10 +1,11 @@
 /**
- * @module tests/_helpers/fixtures — the real camera images in ../shared/fixtures, their
- * exiftool values, and a loopback HTTP server that serves them (plus a few bad answers).
+ * @module tests/_helpers/fixtures — the real camera images in tests/fixtures (copied unmodified
+ * from ../shared/fixtures), their exiftool values, and a loopback HTTP server that serves them
+ * (plus a few bad answers).
  */
 
-/** Where the fixtures live: ../shared/fixtures beside the project. */
-export const FIXTURES_DIR = new URL("../../../shared/fixtures/", import.meta.url);
+/** Where the fixtures live: tests/fixtures, so a clone of the project alone tests itself. */
+export const FIXTURES_DIR = new URL("../fixtures/", import.meta.url);
 
 /** One image's values as exiftool reports them. */
 export interface OracleImage {

@@ -22,7 +22,7 @@ import { StageError } from "../../shared/errors.ts";
 import { startFakeStorage } from "../_helpers/fake_storage.ts";
 
 const JPEG = await Deno.readFile(
-  new URL("../../../shared/fixtures/images/nikon_d70.jpg", import.meta.url),
+  new URL("../fixtures/images/nikon_d70.jpg", import.meta.url),
 );
 const JPEG_SHA = "8e2a627b96ca71c20129161f46bda3d338407da99bd11b1055adb27af27d7ef5"; // oracle.json
 const SECRET = "test-signing-secret";

@@ -1,6 +1,6 @@
 /**
  * @module tests/integration/metadata_fixtures_test — extractImage() against every fixture image
- * in ../shared/fixtures, checked with exiftool's values (oracle.json), plus WebP EXIF, corrupt
+ * in tests/fixtures, checked with exiftool's values (oracle.json), plus WebP EXIF, corrupt
  * and oversized input.
  */
 import assert from "node:assert/strict";

@@ -15,7 +15,7 @@ import {
 
 const API_KEY = "sk-test-0123456789abcdef";
 const bytes = await Deno.readFile(
-  new URL("../../../shared/fixtures/images/nikon_d70.jpg", import.meta.url),
+  new URL("../fixtures/images/nikon_d70.jpg", import.meta.url),
 );
 const input: AnalysisInput = {
   bytes,

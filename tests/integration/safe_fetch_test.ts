@@ -9,7 +9,7 @@ import { sniffImageType } from "../../shared/net/sniff.ts";
 import { sha256Hex } from "../../shared/net/hash.ts";
 import { StageError } from "../../shared/errors.ts";
 
-const FIXTURES = new URL("../../../shared/fixtures/", import.meta.url);
+const FIXTURES = new URL("../fixtures/", import.meta.url);
 const ORACLE: { images: { file: string; sha256: string; byteSize: number; mimeType: string }[] } =
   JSON.parse(await Deno.readTextFile(new URL("oracle.json", FIXTURES)));
 const JPEG = await Deno.readFile(new URL("images/nikon_d70.jpg", FIXTURES));
