@@ -1,15 +1,34 @@
 /**
  * @module ai/decode — a small RGBA decode for colour measurement, only where it is cheap: a
  * JPEG's EXIF thumbnail, else a small JPEG (jpeg-js), PNG (fast-png) or GIF frame (omggif).
- * Pure JS, bounded by pixel limits to fit an edge function's CPU and memory. Never throws:
- * anything it cannot decode cheaply is `null`.
+ * Pure JS, bounded to fit an edge function's CPU and memory (shared/image_bounds.ts). Never
+ * throws: anything it cannot decode cheaply is `null` (no colour tags), including a file that
+ * crosses a structural bound; the metadata stage, which runs first, has already failed such a
+ * file with corrupt_image or too_large, so this only meets one when called on its own.
+ *
+ * Each library gets only input it handles within bounds: jpeg-js a JPEG whose scans x blocks
+ * are counted first (each scan visits every block of its components, however few bytes it
+ * has); fast-png only the critical chunks, once IDAT is known to inflate within the header's
+ * size; omggif at most MAX_GIF_DECODE_FRAMES frames, each inside the canvas.
  */
 import exifr from "exifr";
 import jpeg from "jpeg-js";
 import { convertIndexedToRgb, decode as decodePng } from "fast-png";
 import omggif from "omggif";
+import {
+  MAX_DECODE_PIXELS,
+  MAX_JPEG_COMPONENTS,
+  MAX_JPEG_DECODE_BLOCKS,
+  MAX_JPEG_DECODE_MEMORY_MB,
+  MAX_JPEG_DECODE_PIXELS,
+  MAX_JPEG_SCANS,
+} from "../image_bounds.ts";
+import { imageBoundsProblem } from "../metadata/bounds.ts";
+import { walkJpeg } from "../metadata/jpeg_scans.ts";
 import { type FrameBox, pickFrame, trimGif } from "./gif_frames.ts";
-import { pngInflatesWithinHeader } from "./png_guard.ts";
+import { criticalPng, pngInflatesWithinHeader } from "./png_guard.ts";
+
+export { MAX_DECODE_PIXELS, MAX_JPEG_DECODE_PIXELS };
 
 /** Decoded pixels, 4 bytes (RGBA) each. */
 export interface RgbaImage {
@@ -18,13 +37,11 @@ export interface RgbaImage {
   data: Uint8Array;
 }
 
-/** Largest JPEG decoded in full (jpeg-js costs ~0.2 s of CPU per megapixel). */
-export const MAX_JPEG_DECODE_PIXELS = 2_000_000;
-/** Largest PNG or GIF decoded. */
-export const MAX_DECODE_PIXELS = 4_000_000;
-
 /** Also bounds a thumbnail, whose size the header does not tell. */
-const JPEG_LIMITS = { maxResolutionInMP: MAX_JPEG_DECODE_PIXELS / 1e6, maxMemoryUsageInMB: 64 };
+const JPEG_LIMITS = {
+  maxResolutionInMP: MAX_JPEG_DECODE_PIXELS / 1e6,
+  maxMemoryUsageInMB: MAX_JPEG_DECODE_MEMORY_MB,
+};
 
 interface GifReaderLike {
   width: number;
@@ -37,8 +54,9 @@ const { GifReader } = omggif as unknown as { GifReader: new (b: Uint8Array) => G
 
 /**
  * RGBA pixels for colour measurement, or null when the format has no cheap decoder here, the
- * image has more pixels than the limits (`width`/`height` are the header's), or a PNG's data
- * would inflate past what its header allows (a decompression bomb).
+ * image has more pixels than the limits (`width`/`height` are the header's), a PNG's data
+ * would inflate past what its header allows (a decompression bomb), a JPEG's scans would visit
+ * too many blocks, or the file crosses a structural bound (a GIF frame outside its canvas).
  */
 export async function decodeForColors(
   bytes: Uint8Array,
@@ -47,18 +65,18 @@ export async function decodeForColors(
   height: number,
 ): Promise<RgbaImage | null> {
   try {
+    if (!["jpeg", "png", "gif"].includes(format)) return null;
+    if (await imageBoundsProblem(bytes, format, width, height)) return null;
     switch (format) {
       case "jpeg":
         return await jpegThumbnail(bytes) ??
           (width * height <= MAX_JPEG_DECODE_PIXELS ? decodeJpeg(bytes) : null);
-      case "png":
-        return width * height <= MAX_DECODE_PIXELS && await pngInflatesWithinHeader(bytes)
-          ? decodePngRgba(bytes)
-          : null;
-      case "gif":
-        return width * height <= MAX_DECODE_PIXELS ? decodeGifFrame(bytes) : null;
+      case "png": {
+        const critical = width * height <= MAX_DECODE_PIXELS ? criticalPng(bytes) : null;
+        return critical && await pngInflatesWithinHeader(critical) ? decodePngRgba(critical) : null;
+      }
       default:
-        return null;
+        return width * height <= MAX_DECODE_PIXELS ? decodeGifFrame(bytes) : null;
     }
   } catch {
     return null; // a decode failure only means no colour tags
@@ -74,7 +92,18 @@ async function jpegThumbnail(bytes: Uint8Array): Promise<RgbaImage | null> {
   }
 }
 
-function decodeJpeg(bytes: Uint8Array): RgbaImage {
+/** jpeg-js's output, or null when its work would pass the bounds (counted before it starts). */
+function decodeJpeg(bytes: Uint8Array): RgbaImage | null {
+  const walk = walkJpeg(bytes);
+  const frame = walk?.frame;
+  if (
+    !walk || !frame || walk.frames !== 1 || walk.scans > MAX_JPEG_SCANS ||
+    walk.blockVisits > MAX_JPEG_DECODE_BLOCKS ||
+    frame.components.size > MAX_JPEG_COMPONENTS ||
+    frame.width * frame.height > MAX_JPEG_DECODE_PIXELS
+  ) {
+    return null;
+  }
   const { width, height, data } = jpeg.decode(bytes, {
     useTArray: true,
     formatAsRGBA: true,
@@ -108,11 +137,11 @@ function decodePngRgba(bytes: Uint8Array): RgbaImage | null {
   return { width, height, data: out };
 }
 
+/** One frame of the first MAX_GIF_DECODE_FRAMES (each inside the canvas: checked before). */
 function decodeGifFrame(bytes: Uint8Array): RgbaImage {
   const reader = new GifReader(trimGif(bytes));
   const { width, height } = reader;
-  const count = Math.min(reader.numFrames(), 64);
-  const frames = Array.from({ length: count }, (_, i) => reader.frameInfo(i));
+  const frames = Array.from({ length: reader.numFrames() }, (_, i) => reader.frameInfo(i));
   const data = new Uint8Array(width * height * 4);
   reader.decodeAndBlitFrameRGBA(pickFrame(frames, width, height), data);
   return { width, height, data };

@@ -1,25 +1,24 @@
 /**
- * @module ai/gif_frames — GIF block walking for the colour sample: cuts trailing garbage that
- * makes omggif refuse a whole file, and picks a frame worth sampling.
+ * @module ai/gif_frames — what omggif is handed for the colour sample: the GIF cut after its
+ * last complete block (trailing garbage makes omggif refuse a whole file) and after its first
+ * MAX_GIF_DECODE_FRAMES frames (omggif parses every frame it is given), and a frame worth
+ * sampling.
  */
+import { MAX_GIF_DECODE_FRAMES } from "../image_bounds.ts";
+import { type FrameBox, walkGif } from "../metadata/gif_blocks.ts";
 
-/** Where one frame sits on the canvas. */
-export interface FrameBox {
-  x: number;
-  y: number;
-  width: number;
-  height: number;
-}
-
-const MAX_BLOCKS = 100_000;
+export type { FrameBox };
 
 /**
- * The GIF cut after its last complete block, with a trailer (0x3B) added when the file did not
- * end cleanly; the input itself when it did, or when it is not a GIF.
+ * The GIF cut after its last complete block, or after its `maxFrames`-th frame, with a trailer
+ * (0x3B) added; the input itself when it ended cleanly within `maxFrames`, or is not a GIF.
  */
-export function trimGif(bytes: Uint8Array): Uint8Array {
-  const end = lastCompleteBlockEnd(bytes);
-  if (end === null || (end < bytes.length && bytes[end] === 0x3b)) return bytes;
+export function trimGif(bytes: Uint8Array, maxFrames = MAX_GIF_DECODE_FRAMES): Uint8Array {
+  const keep = Math.max(1, maxFrames);
+  const walk = walkGif(bytes, keep);
+  if (walk === null) return bytes;
+  const end = walk.frameCount > keep ? walk.frameEnds[keep - 1] : walk.end;
+  if (end === walk.end && end < bytes.length && bytes[end] === 0x3b) return bytes;
   const out = new Uint8Array(end + 1);
   out.set(bytes.subarray(0, end));
   out[end] = 0x3b;
@@ -28,21 +27,7 @@ export function trimGif(bytes: Uint8Array): Uint8Array {
 
 /** Offset just past the last complete block; null when `bytes` is not a GIF. */
 export function lastCompleteBlockEnd(bytes: Uint8Array): number | null {
-  const sig = String.fromCharCode(...bytes.subarray(0, 6));
-  if (bytes.length < 13 || (sig !== "GIF87a" && sig !== "GIF89a")) return null;
-  let at = 13 + colorTableSize(bytes[10]);
-  let good = Math.min(at, bytes.length);
-  for (let n = 0; n < MAX_BLOCKS && at < bytes.length; n++) {
-    const kind = bytes[at];
-    let next: number | null = null;
-    if (kind === 0x21) next = skipSubBlocks(bytes, at + 2);
-    else if (kind === 0x2c && at + 10 <= bytes.length) {
-      next = skipSubBlocks(bytes, at + 10 + colorTableSize(bytes[at + 9]) + 1);
-    }
-    if (next === null) break; // trailer, garbage or a truncated block
-    at = good = next;
-  }
-  return good;
+  return walkGif(bytes, 0)?.end ?? null;
 }
 
 /** Index of the first frame covering at least half the canvas, else of the largest frame. */
@@ -55,18 +40,4 @@ export function pickFrame(frames: FrameBox[], canvasWidth: number, canvasHeight:
     if (area > frames[largest].width * frames[largest].height) largest = i;
   }
   return largest;
-}
-
-function colorTableSize(flags: number): number {
-  return flags & 0x80 ? 3 * (1 << ((flags & 0x07) + 1)) : 0;
-}
-
-/** Offset past a chain of data sub-blocks ending in a zero-length block; null if truncated. */
-function skipSubBlocks(bytes: Uint8Array, at: number): number | null {
-  while (at < bytes.length) {
-    const size = bytes[at];
-    if (size === 0) return at + 1;
-    at += size + 1;
-  }
-  return null;
 }

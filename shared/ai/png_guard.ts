@@ -1,11 +1,15 @@
 /**
- * @module ai/png_guard — a decompression-bomb check before fast-png inflates a PNG in one go:
- * streams the image data through the platform's DecompressionStream and stops as soon as it
- * yields more than the header's dimensions allow.
+ * @module ai/png_guard — what fast-png is handed: a decompression-bomb check before it inflates
+ * the image data in one go (streamed through DecompressionStream, stopped as soon as it yields
+ * more than the header's dimensions allow), and the PNG cut down to its critical chunks, so no
+ * ancillary chunk (an iCCP that inflates to gigabytes) reaches it.
  */
 
+import { MAX_PNG_CHUNKS } from "../image_bounds.ts";
+import { inflatedSize, walkPng } from "../metadata/png_chunks.ts";
+
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
-const MAX_CHUNKS = 100_000;
+const KEPT_CHUNKS = new Set(["IHDR", "PLTE", "tRNS", "IDAT", "IEND"]);
 
 /** Bytes of filtered scanlines a PNG of this header inflates to, plus interlace slack. */
 export function expectedPngBytes(
@@ -39,7 +43,7 @@ export function pngImageData(
   };
   const idat: Uint8Array[] = [];
   let at = 8;
-  for (let n = 0; n < MAX_CHUNKS && at + 12 <= bytes.length; n++) {
+  for (let n = 0; n < MAX_PNG_CHUNKS && at + 12 <= bytes.length; n++) {
     const length = view.getUint32(at);
     const type = view.getUint32(at + 4);
     if (type === 0x49444154) {
@@ -57,20 +61,28 @@ export async function pngInflatesWithinHeader(bytes: Uint8Array): Promise<boolea
   if (!png || png.idat.length === 0) return false;
   const limit = expectedPngBytes(png.width, png.height, png.bitDepth, png.colorType);
   if (limit === null) return false;
-  const stream = new Blob(png.idat as Uint8Array<ArrayBuffer>[]).stream()
-    .pipeThrough(new DecompressionStream("deflate"));
-  const reader = stream.getReader();
-  let total = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return true;
-      total += value.length;
-      if (total > limit) return false;
-    }
-  } catch {
-    return false; // not a valid zlib stream: fast-png would fail too
-  } finally {
-    reader.cancel().catch(() => {});
+  const { size, valid } = await inflatedSize(png.idat, limit);
+  return valid && size <= limit;
+}
+
+/**
+ * The PNG rebuilt from its critical chunks only (IHDR, PLTE, tRNS, IDAT, IEND): fast-png inflates
+ * an iCCP profile with no limit and reads tEXt, none of which a colour sample needs. Null when
+ * it is not a PNG.
+ */
+export function criticalPng(bytes: Uint8Array): Uint8Array | null {
+  const walk = walkPng(bytes);
+  if (!walk) return null;
+  const kept: Uint8Array[] = [bytes.subarray(0, 8)];
+  let seenHeader = false;
+  for (const chunk of walk.chunks) {
+    if (!KEPT_CHUNKS.has(chunk.type) || (chunk.type === "IHDR" && seenHeader)) continue;
+    seenHeader ||= chunk.type === "IHDR";
+    kept.push(bytes.subarray(chunk.offset, chunk.offset + 12 + chunk.data.length));
+    if (chunk.type === "IEND") break;
   }
+  const out = new Uint8Array(kept.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of kept) (out.set(part, at), at += part.length);
+  return out;
 }

@@ -1,9 +1,12 @@
 /**
  * @module metadata/dimensions — width, height and format from the image header (image-size),
- * checked against a pixel budget before anything decodes.
+ * checked against a pixel budget before anything decodes. A HEIF/AVIF's boxes are walked first
+ * (capped) and image-size gets the file only up to its meta box: it looks for a "clap" box after
+ * every "ispe", walking the rest of its input each time.
  */
 import { imageSize } from "image-size";
 import { StageError } from "../errors.ts";
+import { isBmff, walkHeif } from "./bmff_boxes.ts";
 
 /** What the header says, before any pixel is decoded. */
 export interface HeaderInfo {
@@ -74,8 +77,9 @@ export function formatName(type: string, bytes: Uint8Array): string {
 export function readHeader(bytes: Uint8Array, maxPixels: number): HeaderInfo {
   let size: { width?: number; height?: number; type?: string };
   try {
-    size = imageSize(bytes);
+    size = imageSize(headerBytes(bytes));
   } catch (cause) {
+    if (cause instanceof StageError) throw cause;
     throw new StageError("corrupt_image", "Cannot read image header", false, { cause });
   }
   const { width, height, type } = size;
@@ -90,6 +94,16 @@ export function readHeader(bytes: Uint8Array, maxPixels: number): HeaderInfo {
     );
   }
   return { width, height, format: formatName(type, bytes) };
+}
+
+/** What image-size is handed: all of it, or a HEIF up to its meta box once its boxes are sound. */
+function headerBytes(bytes: Uint8Array): Uint8Array {
+  if (!isBmff(bytes)) return bytes;
+  const walk = walkHeif(bytes);
+  if (walk.problem) {
+    throw new StageError(walk.problem.code, `Cannot read image header: ${walk.problem.message}`);
+  }
+  return walk.metaEnd === null ? bytes : bytes.subarray(0, walk.metaEnd);
 }
 
 function isPositiveInt(n: unknown): n is number {

@@ -4,6 +4,8 @@
  * flags the metadata as partial.
  */
 import exifr from "exifr";
+import { MAX_XMP_BYTES } from "../image_bounds.ts";
+import { imageBoundsProblem } from "./bounds.ts";
 import type { RawMetadata } from "./exif_normalize.ts";
 import { cleanString } from "./exif_json.ts";
 import { isTiffBlock, jpegApp1Kinds, jpegExifIssues } from "./jpeg_segments.ts";
@@ -11,8 +13,6 @@ import { webpMetadataChunks } from "./webp_exif.ts";
 
 /** Formats exifr 7.1.3 reads itself (it throws "Unknown file format" on GIF). */
 const EXIFR_FORMATS = new Set(["jpeg", "tiff", "png", "heic", "heif", "avif"]);
-/** XMP packets past this size are not parsed (exifr parses XMP with regular expressions). */
-const MAX_XMP_BYTES = 512 * 1024;
 
 /**
  * Raw values, not JS Dates in the machine's zone (`reviveValues: false`), numeric codes
@@ -41,10 +41,28 @@ const BLOCK_OPTIONS = {
 };
 const XMP_OPTIONS = { translateValues: false, reviveValues: false, mergeOutput: false };
 
-/** Reads EXIF, GPS, IPTC and XMP of an image of `format` with exifr. */
-export async function readRawMetadata(bytes: Uint8Array, format: string): Promise<RawMetadata> {
+/** Options of {@linkcode readRawMetadata}. */
+export interface ReadRawOptions {
+  /** The caller already ran checkImageBounds on these bytes (default false: check here). */
+  boundsChecked?: boolean;
+}
+
+/**
+ * Reads EXIF, GPS, IPTC and XMP of an image of `format` with exifr. A file crossing a decoder
+ * bound (shared/metadata/bounds.ts) is not handed to exifr: its metadata is an issue instead.
+ */
+export async function readRawMetadata(
+  bytes: Uint8Array,
+  format: string,
+  opts: ReadRawOptions = {},
+): Promise<RawMetadata> {
+  if (format !== "webp" && !EXIFR_FORMATS.has(format)) return {};
+  if (!opts.boundsChecked) {
+    // exifr has no limits of its own; the header's size does not matter to it, the structure does.
+    const problem = await imageBoundsProblem(bytes, format, Infinity, Infinity);
+    if (problem) return { issues: [problem.message] };
+  }
   if (format === "webp") return await readWebp(bytes);
-  if (!EXIFR_FORMATS.has(format)) return {};
   const app1 = format === "jpeg" ? jpegApp1Kinds(bytes) : [];
   const issues = jpegExifIssues(app1);
   const { blocks, xmpText } = await parseBlocks(bytes, issues);

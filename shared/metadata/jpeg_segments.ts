@@ -6,16 +6,17 @@
 /** What one APP1 segment holds. */
 export type App1Kind = "exif" | "exif-invalid" | "xmp" | "xmp-extension" | "other";
 
+import { MAX_JPEG_SEGMENTS } from "../image_bounds.ts";
+
 const XMP_ID = "http://ns.adobe.com/xap/1.0/\0";
 const XMP_EXT_ID = "http://ns.adobe.com/xmp/extension/\0";
-const MAX_SEGMENTS = 4096;
 
 /** The kinds of the APP1 segments before the image data, in file order. */
 export function jpegApp1Kinds(bytes: Uint8Array): App1Kind[] {
   const kinds: App1Kind[] = [];
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return kinds;
   let at = 2;
-  for (let n = 0; n < MAX_SEGMENTS && at + 4 <= bytes.length; n++) {
+  for (let n = 0; n < MAX_JPEG_SEGMENTS && at + 4 <= bytes.length; n++) {
     if (bytes[at] !== 0xff) break;
     const marker = bytes[at + 1];
     if (marker === 0xff) {

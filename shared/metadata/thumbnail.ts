@@ -4,6 +4,10 @@
  */
 import exifr from "exifr";
 import { imageSize } from "image-size";
+import { MAX_THUMBNAIL_BYTES, MAX_THUMBNAIL_SIDE } from "../image_bounds.ts";
+import { imageBoundsProblem } from "./bounds.ts";
+
+export { MAX_THUMBNAIL_BYTES, MAX_THUMBNAIL_SIDE };
 
 /** An embedded JPEG preview. */
 export interface EmbeddedThumbnail {
@@ -13,22 +17,19 @@ export interface EmbeddedThumbnail {
   height: number;
 }
 
-/** Largest side of a preview worth keeping, in pixels. */
-export const MAX_THUMBNAIL_SIDE = 640;
-/** Largest preview worth keeping, in bytes. */
-export const MAX_THUMBNAIL_BYTES = 256 * 1024;
-
 const WITH_IFD1 = new Set(["jpeg", "tiff", "heic", "heif", "avif"]);
 
 /**
  * The embedded preview of an image, or null when it has none, or none that is a real, smaller
- * JPEG (some files' IFD1 points at the main image itself). Never throws.
+ * JPEG (some files' IFD1 points at the main image itself), or when the file crosses a decoder
+ * bound (exifr is not run on it). Never throws.
  */
 export async function extractThumbnail(
   bytes: Uint8Array,
   image: { format: string; width: number; height: number },
 ): Promise<EmbeddedThumbnail | null> {
   if (!WITH_IFD1.has(image.format)) return null;
+  if (await imageBoundsProblem(bytes, image.format, image.width, image.height)) return null;
   let raw: Uint8Array | undefined;
   try {
     raw = await exifr.thumbnail(bytes);

@@ -2,6 +2,7 @@
  * @module metadata/webp_exif — the EXIF and XMP chunks of a WebP (RIFF) file, which exifr 7.1.3
  * does not read itself: we cut them out and hand them to exifr.
  */
+import { MAX_WEBP_CHUNKS } from "../image_bounds.ts";
 
 /** The metadata chunks found in a WebP file; `undefined` when absent. */
 export interface WebpMetadataChunks {
@@ -10,8 +11,6 @@ export interface WebpMetadataChunks {
   /** The "XMP " chunk payload (XML text). */
   xmp?: Uint8Array;
 }
-
-const MAX_CHUNKS = 1024;
 
 /** Finds the "EXIF" and "XMP " chunks of a WebP file; empty for anything else. */
 export function webpMetadataChunks(bytes: Uint8Array): WebpMetadataChunks {
@@ -22,7 +21,7 @@ export function webpMetadataChunks(bytes: Uint8Array): WebpMetadataChunks {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const riffEnd = Math.min(bytes.length, 8 + view.getUint32(4, true));
   let at = 12;
-  for (let n = 0; n < MAX_CHUNKS && at + 8 <= riffEnd; n++) {
+  for (let n = 0; n < MAX_WEBP_CHUNKS && at + 8 <= riffEnd; n++) {
     const id = fourcc(bytes, at);
     const size = view.getUint32(at + 4, true);
     const start = at + 8;
