@@ -1,8 +1,9 @@
 /**
  * @module platform — one process standing in for Supabase: Postgres (embedded PGlite under
  * DATA_DIR, or DATABASE_URL), the stand-ins and migrations, the function host on PORT, a
- * scheduler in place of pg_cron, wake-ups in place of webhooks, a filesystem blob store and a
- * Realtime stand-in (postgres_changes over WebSocket, row level security applied).
+ * scheduler in place of pg_cron, wake-ups in place of webhooks, a filesystem blob store, a
+ * Realtime stand-in (postgres_changes over WebSocket, row level security applied) and a pool of
+ * Web Workers for the stages' CPU-heavy work, which would otherwise stall all of it.
  */
 import { JwtVerifier } from "../shared/auth.ts";
 import type { Config } from "../shared/config.ts";
@@ -11,6 +12,7 @@ import { createAllFunctions, type FunctionDeps } from "../shared/functions.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { createProvider, createStore } from "../shared/providers.ts";
 import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
+import { ComputePool } from "./compute/pool.ts";
 import { createFunctionHost } from "./function_host.ts";
 import { platformKey } from "./keys.ts";
 import { PGliteDb } from "./pglite_db.ts";
@@ -30,7 +32,9 @@ export interface Platform {
   /** The Realtime stand-in at /realtime/v1/websocket. */
   realtime: Realtime;
   deps: FunctionDeps;
-  /** Stops the server, the scheduler and the database, in that order. */
+  /** Runs metadata extraction and local analysis off the event loop serving HTTP. */
+  compute: ComputePool;
+  /** Stops the server, the scheduler (and the compute pool) and the database, in that order. */
   stop(): Promise<void>;
 }
 
@@ -54,6 +58,12 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
   let server: Deno.HttpServer<Deno.NetAddr> | undefined;
   let scheduler: Scheduler | undefined;
   let realtime: Realtime | undefined;
+  // Here the api, the workers and Realtime share one event loop: synchronous decoding of a
+  // crafted image must not run on it.
+  const compute = new ComputePool({
+    size: config.COMPUTE_WORKERS,
+    deadlineMs: config.COMPUTE_DEADLINE_MS,
+  });
   try {
     const bootstrap = await bootstrapDatabase(db);
     const anonKey = await platformKey("anon", config.JWT_SECRET);
@@ -102,6 +112,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       fetch: opts.fetch,
       eventsSignal,
       shutdownSignal: shutdown.signal,
+      compute,
       onQueued: () => {
         notifyEvents();
         scheduler?.wake("download-worker");
@@ -135,12 +146,17 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       scheduler,
       deps,
       realtime,
+      compute,
       async stop() {
         // Open WebSockets and event streams would keep the server's shutdown waiting: end them.
         shutdown.abort();
         await realtime?.close();
         await server?.shutdown();
-        await scheduler?.stop();
+        // The scheduler starts nothing new once told to stop; the pool then fails the calls in
+        // flight (retryable) instead of letting the stop wait for their deadline.
+        const stopping = scheduler?.stop();
+        compute.stop();
+        await stopping;
         await db.close();
       },
     };
@@ -148,7 +164,9 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
   } catch (err) {
     await realtime?.close();
     await server?.shutdown();
-    await scheduler?.stop();
+    const stopping = scheduler?.stop();
+    compute.stop();
+    await stopping;
     await db.close();
     throw err;
   }

@@ -35,6 +35,10 @@ const schema = z.object({
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
   RATE_LIMIT_PER_MINUTE: int(1).default(120),
   RATE_LIMIT_BURST: int(1).default(60),
+  // Local platform only (Edge Functions have no threads): off-thread workers for the stages'
+  // CPU-heavy work, and the hard deadline past which one is terminated.
+  COMPUTE_WORKERS: int(1).max(16).default(1),
+  COMPUTE_DEADLINE_MS: int(1).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 

@@ -6,6 +6,7 @@
 import type { AiProvider } from "./ai/types.ts";
 import { createApiApp } from "./api/app.ts";
 import type { JwtVerifier } from "./auth.ts";
+import type { ImageCompute } from "./compute.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
@@ -31,6 +32,8 @@ export interface FunctionDeps {
   eventsSignal?: EventTarget;
   /** Aborted when the host stops (ends open event streams). */
   shutdownSignal?: AbortSignal;
+  /** Where the stages' CPU-heavy work runs. Default inline (an edge function has no threads). */
+  compute?: ImageCompute;
 }
 
 /** A function's HTTP handler. */
@@ -82,7 +85,11 @@ export function createDownloadWorker(deps: FunctionDeps): Handler {
 export function createMetadataWorker(deps: FunctionDeps): Handler {
   return createWorkerHandler(
     runnerDeps(deps, "metadata-worker"),
-    metadataStage({ store: deps.store, maxPixels: deps.config.MAX_IMAGE_PIXELS }),
+    metadataStage({
+      store: deps.store,
+      maxPixels: deps.config.MAX_IMAGE_PIXELS,
+      compute: deps.compute,
+    }),
   );
 }
 
@@ -93,6 +100,7 @@ export function createAiWorker(deps: FunctionDeps): Handler {
     aiStage({
       store: deps.store,
       provider: deps.provider,
+      compute: deps.compute,
       timeoutMs: deps.config.OPENAI_TIMEOUT_MS * 2 + 5_000,
     }),
   );

@@ -2,7 +2,8 @@
  * @module workers/ai — the AI stage: the configured provider captions and tags the image;
  * the task completes in the same transaction.
  */
-import type { AiProvider } from "../ai/types.ts";
+import type { AiProvider, Analysis, AnalysisInput } from "../ai/types.ts";
+import type { ImageCompute } from "../compute.ts";
 import { StageError } from "../errors.ts";
 import type { ImageMetadata } from "../metadata/types.ts";
 import type { StageDefinition } from "../stage_runner.ts";
@@ -12,6 +13,11 @@ import type { BlobStore } from "../storage/blob_store.ts";
 export interface AiStageDeps {
   store: BlobStore;
   provider: AiProvider;
+  /**
+   * Where the local provider's analysis runs. Default: the provider itself, inline. Other
+   * providers wait on the network, not the CPU, and always run in-process.
+   */
+  compute?: ImageCompute;
   /** Time budget of one analysis in ms. Default 60000. */
   timeoutMs?: number;
 }
@@ -19,6 +25,9 @@ export interface AiStageDeps {
 /** The AI stage. */
 export function aiStage(deps: AiStageDeps): StageDefinition {
   const timeoutMs = deps.timeoutMs ?? 60_000;
+  const compute = deps.provider.name === "local" ? deps.compute : undefined;
+  const analyze = (input: AnalysisInput): Promise<Analysis> =>
+    compute ? compute.analyzeLocal(input) : deps.provider.analyze(input);
   return {
     stage: "ai",
     source: "ai-worker",
@@ -33,7 +42,7 @@ export function aiStage(deps: AiStageDeps): StageDefinition {
         throw new StageError("internal", "Cannot analyse: the task has no stored image");
       }
       const bytes = await deps.store.get(image.storage_path);
-      const analysis = await deps.provider.analyze({
+      const analysis = await analyze({
         bytes,
         contentType: String(image.content_type),
         width: (image.width as number | null) ?? null,

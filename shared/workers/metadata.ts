@@ -3,9 +3,8 @@
  * MAX_IMAGE_PIXELS before anything decodes), normalised EXIF/GPS/IPTC/XMP, and the camera's
  * embedded preview stored as the thumbnail.
  */
+import { type ImageCompute, inlineCompute } from "../compute.ts";
 import { StageError } from "../errors.ts";
-import { extractImage } from "../metadata/extract.ts";
-import { extractThumbnail } from "../metadata/thumbnail.ts";
 import { sha256Hex } from "../net/hash.ts";
 import type { StageDefinition } from "../stage_runner.ts";
 import type { BlobStore } from "../storage/blob_store.ts";
@@ -14,10 +13,13 @@ import type { BlobStore } from "../storage/blob_store.ts";
 export interface MetadataStageDeps {
   store: BlobStore;
   maxPixels: number;
+  /** Where extraction runs. Default inline. */
+  compute?: ImageCompute;
 }
 
 /** The metadata stage. */
 export function metadataStage(deps: MetadataStageDeps): StageDefinition {
+  const compute = deps.compute ?? inlineCompute;
   return {
     stage: "metadata",
     source: "metadata-worker",
@@ -31,8 +33,10 @@ export function metadataStage(deps: MetadataStageDeps): StageDefinition {
         throw new StageError("internal", "Cannot read metadata: the task has no stored image");
       }
       const bytes = await deps.store.get(path);
-      const extracted = await extractImage(bytes, { maxPixels: deps.maxPixels });
-      const thumb = await extractThumbnail(bytes, extracted);
+      const { extracted, thumbnail: thumb } = await compute.extract(bytes, {
+        maxPixels: deps.maxPixels,
+        signal: job.signal,
+      });
       let thumbnail = null;
       if (thumb) {
         const sha256 = await sha256Hex(thumb.bytes);

@@ -5,6 +5,7 @@
  * built in milliseconds with little memory (compression bombs repeat one deflate piece).
  */
 import { constants, deflateRawSync } from "node:zlib";
+import jpeg from "jpeg-js";
 
 const ascii = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
@@ -230,4 +231,19 @@ export function tiffValueBomb(entries = 4000, valueBytes = 4 << 20, width = 16, 
     }
   }
   return out;
+}
+
+/**
+ * A valid JPEG of noise, `side` x `side`: no EXIF preview and under the local provider's
+ * 2-megapixel cap, so it is decoded in full (hundreds of ms of jpeg-js). No bomb, just slow
+ * work: a real input that outlasts a short deadline.
+ */
+export function noisyJpeg(side: number, quality = 50): Uint8Array {
+  const data = new Uint8Array(side * side * 4);
+  let x = 12345;
+  for (let i = 0; i < data.length; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    data[i] = x >>> 24;
+  }
+  return new Uint8Array(jpeg.encode({ width: side, height: side, data }, quality).data);
 }

@@ -13,6 +13,8 @@ Deno.test("loadConfig() gives the design's defaults", () => {
   assert.equal(c.MAX_IMAGE_BYTES, 20 * 1024 * 1024);
   assert.equal(c.MAX_IMAGE_PIXELS, 100_000_000);
   assert.equal(c.DOWNLOAD_TIMEOUT_MS, 15_000);
+  assert.equal(c.COMPUTE_WORKERS, 1);
+  assert.equal(c.COMPUTE_DEADLINE_MS, 10_000);
   assert.equal(c.JWT_SECRET, DEV_JWT_SECRET);
   assert.equal(c.databaseUrl, undefined);
 });
@@ -27,8 +29,14 @@ Deno.test("loadConfig() takes DATABASE_URL before SUPABASE_DB_URL and treats emp
 });
 
 Deno.test("loadConfig() reads booleans and numbers", () => {
-  const c = loadConfig({ ALLOW_PRIVATE_NETWORK: "true", MAX_ATTEMPTS: "3", PORT: "0" });
+  const c = loadConfig({
+    ALLOW_PRIVATE_NETWORK: "true",
+    MAX_ATTEMPTS: "3",
+    PORT: "0",
+    COMPUTE_WORKERS: "2",
+  });
   assert.equal(c.ALLOW_PRIVATE_NETWORK, true);
+  assert.equal(c.COMPUTE_WORKERS, 2);
   assert.equal(c.MAX_ATTEMPTS, 3);
   assert.equal(c.PORT, 0);
   assert.equal(loadConfig({ ALLOW_PRIVATE_NETWORK: "off" }).ALLOW_PRIVATE_NETWORK, false);
@@ -40,6 +48,8 @@ Deno.test("loadConfig() names the variable with a bad value", () => {
     [{ PORT: "70000" }, /PORT/],
     [{ AI_PROVIDER: "gemini" }, /AI_PROVIDER/],
     [{ MAX_ATTEMPTS: "0" }, /MAX_ATTEMPTS/],
+    [{ COMPUTE_WORKERS: "0" }, /COMPUTE_WORKERS/],
+    [{ COMPUTE_DEADLINE_MS: "soon" }, /COMPUTE_DEADLINE_MS/],
     [{ ALLOW_PRIVATE_NETWORK: "maybe" }, /ALLOW_PRIVATE_NETWORK/],
     [{ OPENAI_BASE_URL: "not a url" }, /OPENAI_BASE_URL/],
     [{ JWT_SECRET: "short" }, /JWT_SECRET/],
