@@ -72,7 +72,13 @@ export function walkHeif(bytes: Uint8Array): HeifWalk {
       return tooLarge(`over ${MAX_HEIF_BOXES} boxes in the meta box`);
     }
   }
-  return { problem: null, metaEnd: meta.end, exif: exifItem(bytes, view, children) };
+  // exifr finds iinf/iloc more leniently than the meta box's size says (a 64-bit size, boxes
+  // after meta): look for them in every box from meta's children to the end of the file too, so
+  // the block checked here is never smaller than the one exifr will read.
+  const exif = exifItem(bytes, view, children) ??
+    exifItem(bytes, view, boxes(view, meta.start + 4, bytes.length) ?? []) ??
+    exifItem(bytes, view, boxes(view, meta.offset + 12, bytes.length) ?? []);
+  return { problem: null, metaEnd: meta.end, exif };
 }
 
 /** Boxes from `at` to `end` as image-size steps over them; null past MAX_HEIF_BOXES. */

@@ -144,3 +144,194 @@ Deno.test("checkImageBounds() passes every fixture and a PNG with a small real i
   await checkImageBounds(pngIccpBomb(500_000), "png", 1, 1);
   await checkImageBounds(jpegScanBomb(10, 64), "jpeg", 64, 64);
 });
+
+/**
+ * Found by the property test: an AVIF whose meta box has a 64-bit size covering only iprp, with
+ * iinf/iloc after it. exifr still finds the Exif item there, whose TIFF has 2238 entries of
+ * 65535 SHORTs each (1.7 s of copying); the walker must find the same block and refuse it.
+ */
+function heifExifAfterLargeMeta(): Uint8Array {
+  // ftyp, meta (size 1, largesize 36) holding iprp/ipco/ispe, iinf with an Exif infe (item 1),
+  // iloc (item 1: offset 145, length 191120), then the mdat header and the Exif header offset.
+  const head = [
+    0,
+    0,
+    0,
+    24,
+    102,
+    116,
+    121,
+    112,
+    97,
+    118,
+    105,
+    102,
+    0,
+    0,
+    0,
+    0,
+    109,
+    105,
+    102,
+    49,
+    97,
+    118,
+    105,
+    102,
+    0,
+    0,
+    0,
+    1,
+    109,
+    101,
+    116,
+    97,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    36,
+    105,
+    112,
+    114,
+    112,
+    0,
+    0,
+    0,
+    28,
+    105,
+    112,
+    99,
+    111,
+    0,
+    0,
+    0,
+    20,
+    105,
+    115,
+    112,
+    101,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    35,
+    105,
+    105,
+    110,
+    102,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    21,
+    105,
+    110,
+    102,
+    101,
+    2,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    69,
+    120,
+    105,
+    102,
+    0,
+    0,
+    0,
+    0,
+    30,
+    105,
+    108,
+    111,
+    99,
+    0,
+    0,
+    0,
+    0,
+    68,
+    0,
+    0,
+    1,
+    0,
+    1,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    145,
+    0,
+    2,
+    234,
+    136,
+    0,
+    2,
+    234,
+    144,
+    109,
+    100,
+    97,
+    116,
+    0,
+    0,
+    0,
+    0,
+  ];
+  const entries = 2238;
+  const out = new Uint8Array(191_257);
+  out.set(head);
+  const tiff = new DataView(out.buffer, head.length);
+  tiff.setUint32(0, 0x49492a00); // "II*\0"
+  tiff.setUint32(4, 8, true);
+  tiff.setUint16(8, entries, true);
+  for (let i = 0; i < entries; i++) {
+    const at = 10 + i * 12;
+    tiff.setUint16(at, 0x9000 + i, true); // tag
+    tiff.setUint16(at + 2, 3, true); // SHORT
+    tiff.setUint32(at + 4, 65535, true); // count
+    tiff.setUint32(at + 8, 60038, true); // every entry points at the same array
+  }
+  return out;
+}
+
+Deno.test("extractImage() refuses an AVIF whose Exif item lies past a 64-bit-sized meta box", async () => {
+  const bytes = heifExifAfterLargeMeta();
+  const started = performance.now();
+  const err = await extractImage(bytes, { maxPixels: 100_000_000 }).then(
+    () => null,
+    (e) => e,
+  );
+  assert.ok(err instanceof StageError, String(err));
+  assert.ok(["corrupt_image", "too_large"].includes(err.code), err.code);
+  const t = performance.now();
+  await readRawMetadata(bytes, "avif");
+  assert.ok(performance.now() - t < 500, "exifr is not run on the unbounded block");
+  assert.ok(performance.now() - started < 2000);
+});
