@@ -198,3 +198,56 @@ Deno.test("finding 8: /health gives no queue depths; /stats gives them to servic
     await p.close();
   }
 });
+
+/**
+ * Every object in public that anon or authenticated can reach, each with the rule that guards
+ * it. A new grant (or a Supabase default grant a migration forgot to revoke) fails this test
+ * until it is reviewed and listed here with its reason.
+ */
+const CLIENT_REACHABLE: Record<string, string> = {
+  "function cancel_task(p_task_id uuid)":
+    "cancels only the caller's own task (_may_act_on), or an ownerless one it names",
+  "function create_task(p_image_url text, p_callback_url text, p_options jsonb, p_idempotency_key text, p_owner uuid)":
+    "owner forced to auth.uid() for clients; Idempotency-Key refused for anon; check constraints on the row",
+  "function create_tasks(p_tasks jsonb, p_owner uuid)": "create_task for each item, same rules",
+  "function requested_task_id()":
+    "reads the caller's own request setting; used by the RLS policies",
+  "function retry_task(p_task_id uuid)":
+    "retries only the caller's own failed task, or an ownerless one it names",
+  "table deliveries:select": "RLS: rows of the caller's own tasks",
+  "table events:select": "RLS: rows of the caller's own tasks (anon: the ownerless task it names)",
+  "table image_tags:select": "RLS: rows of the caller's own images",
+  "table images:select": "RLS: rows of the caller's own tasks (anon: the ownerless task it names)",
+  "table tasks:select": "RLS: the caller's own tasks (anon: the ownerless task it names)",
+};
+
+Deno.test("every object anon and authenticated can reach in public is listed with its guard", async () => {
+  const t = await openTestDb();
+  try {
+    const rows = await t.db.query<{ role: string; what: string }>(
+      `select r as role, 'function ' || p.proname || '(' ||
+              pg_get_function_identity_arguments(p.oid) || ')' as what
+         from pg_proc p join pg_namespace n on n.oid = p.pronamespace,
+              unnest(array['anon', 'authenticated']) as r
+        where n.nspname = 'public' and has_function_privilege(r, p.oid, 'EXECUTE')
+       union all
+       select r, case c.relkind when 'S' then 'sequence ' when 'v' then 'view ' else 'table ' end ||
+              c.relname || ':' || concat_ws(',',
+                case when has_table_privilege(r, c.oid, 'SELECT') then 'select' end,
+                case when has_table_privilege(r, c.oid, 'INSERT') then 'insert' end,
+                case when has_table_privilege(r, c.oid, 'UPDATE') then 'update' end,
+                case when has_table_privilege(r, c.oid, 'DELETE') then 'delete' end)
+         from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+              unnest(array['anon', 'authenticated']) as r
+        where n.nspname = 'public' and c.relkind in ('r', 'v', 'm', 'p', 'S')
+          and has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE')
+       order by 1, 2`,
+    );
+    for (const role of ["anon", "authenticated"]) {
+      const reachable = rows.filter((r) => r.role === role).map((r) => r.what).sort();
+      assert.deepEqual(reachable, Object.keys(CLIENT_REACHABLE).sort(), `${role} reaches`);
+    }
+  } finally {
+    await t.close();
+  }
+});
