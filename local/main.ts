@@ -2,6 +2,7 @@
  * @module main — `deno task start`: runs the local platform until SIGINT/SIGTERM.
  */
 import { ConfigError, DEV_JWT_SECRET, loadConfig } from "../shared/config.ts";
+import { STAGES } from "../shared/stages.ts";
 import { startPlatform } from "./platform.ts";
 
 let config;
@@ -35,7 +36,7 @@ Darkroom is running.
          API URL: ${platform.url}
    Functions URL: ${fn}
              api: ${fn}/api   (OpenAPI: ${fn}/api/openapi.json)
-         workers: ${fn}/download-worker, ${fn}/metadata-worker, ${fn}/ai-worker
+         workers: ${STAGES.map((s) => `${fn}/${s.worker}`).join(", ")}
         Database: ${
   config.databaseUrl ? "DATABASE_URL" : `embedded PGlite in ${config.DATA_DIR}/pgdata`
 } (pgmq: ${platform.bootstrap.pgmq}, migrations applied now: ${platform.bootstrap.applied.length})

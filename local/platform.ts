@@ -11,6 +11,7 @@ import { type Db, PostgresDb } from "../shared/db.ts";
 import { createAllFunctions, type FunctionDeps } from "../shared/functions.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { createProvider, createStore } from "../shared/providers.ts";
+import { readWorkerQueues } from "../shared/stages.ts";
 import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
 import { ComputePool } from "./compute/pool.ts";
 import { createFunctionHost } from "./function_host.ts";
@@ -102,6 +103,10 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 
     const store = createStore(config, { publicBaseUrl: baseUrl });
+    // The registry decides which workers run and which wakes which (each the next stage's);
+    // the first is woken when the api queued work.
+    const chain = await readWorkerQueues(db);
+    const firstWorker = chain[0]?.worker;
     const deps: FunctionDeps = {
       config,
       db,
@@ -115,7 +120,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       compute,
       onQueued: () => {
         notifyEvents();
-        scheduler?.wake("download-worker");
+        if (firstWorker) scheduler?.wake(firstWorker);
       },
     };
     const functions = createAllFunctions(deps);
@@ -124,15 +129,11 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       log,
       idlePollMs: opts.idlePollMs,
       onProgress: notifyEvents,
-      workers: [
-        {
-          name: "download-worker",
-          handler: functions["download-worker"],
-          wakes: ["metadata-worker"],
-        },
-        { name: "metadata-worker", handler: functions["metadata-worker"], wakes: ["ai-worker"] },
-        { name: "ai-worker", handler: functions["ai-worker"] },
-      ],
+      workers: chain.map((w, i) => {
+        const handler = functions[w.worker];
+        if (!handler) throw new Error(`The registry names ${w.worker}, which has no function`);
+        return { name: w.worker, handler, wakes: chain[i + 1] ? [chain[i + 1].worker] : [] };
+      }),
     });
     ref.host = createFunctionHost(functions, [storageRoute(store, config), realtime.route]);
     scheduler.start();

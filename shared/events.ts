@@ -3,6 +3,7 @@
  * event type's payload.
  */
 import { z } from "zod";
+import { type Stage, STAGE_NAMES } from "./stages.ts";
 
 /** An event as clients, subscribers and logs see it. */
 export interface INEvent<T = Record<string, unknown>> {
@@ -21,7 +22,7 @@ export interface INEvent<T = Record<string, unknown>> {
 }
 
 const gps = z.object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) });
-const stage = z.enum(["download", "metadata", "ai"]);
+const stage = z.enum(STAGE_NAMES as [Stage, ...Stage[]]);
 
 /** Payload schema of each event type. */
 export const EVENT_PAYLOADS = {

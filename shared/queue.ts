@@ -3,18 +3,6 @@
  */
 import type { Queryable } from "./db.ts";
 
-/** The stages of the main flow, in order. */
-export const STAGES = ["download", "metadata", "ai"] as const;
-/** One of {@linkcode STAGES}. */
-export type Stage = typeof STAGES[number];
-
-/** The pgmq queue of each stage. */
-export const STAGE_QUEUES: Record<Stage, string> = {
-  download: "image_download",
-  metadata: "metadata_processing",
-  ai: "ai_processing",
-};
-
 /** A message read from a queue. */
 export interface QueueMessage<T = Record<string, unknown>> {
   msgId: number;
@@ -123,12 +111,14 @@ export async function allQueueMetrics(db: Queryable): Promise<QueueMetrics[]> {
   return rows.map(metricsFromRow).sort((a, b) => a.queue.localeCompare(b.queue));
 }
 
-/** Which of `names` are not queues (an empty list when every one exists). Cheap: no counting. */
-export async function missingQueues(db: Queryable, names: readonly string[]): Promise<string[]> {
-  const rows = await db.query<{ name: string }>(
-    `select n as name from unnest($1::text[]) as n
-      where n not in (select queue_name from pgmq.list_queues())`,
-    [names],
+/**
+ * The registry's queues (darkroom.worker_queues) that do not exist in pgmq: empty when every
+ * worker has its queue. Cheap: no counting.
+ */
+export async function missingQueues(db: Queryable): Promise<string[]> {
+  const rows = await db.query<{ queue: string }>(
+    `select w.queue from darkroom.worker_queues w
+      where w.queue not in (select queue_name from pgmq.list_queues())`,
   );
-  return rows.map((r) => r.name);
+  return rows.map((r) => r.queue);
 }

@@ -35,7 +35,7 @@ export async function takeRateLimitTokens(
   const [row] = await db.query<
     { allowed: boolean; remaining: number; retry_after_seconds: number }
   >(
-    `select * from public.take_rate_limit_tokens(p_subject => $1, p_cost => $2::integer,
+    `select * from darkroom.take_rate_limit_tokens(p_subject => $1, p_cost => $2::integer,
        p_capacity => $3::integer, p_refill_per_second => $4::float8)`,
     [subject, cost, Math.max(opts.burst, cost), opts.perMinute / 60],
   );

@@ -5,34 +5,60 @@
  */
 import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
-import { Queue, type Stage, STAGE_QUEUES } from "./queue.ts";
+import type { ImageMetadata } from "./metadata/types.ts";
+import { Queue } from "./queue.ts";
+import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
+
+/** The tasks row as begin_stage hands it over (to_jsonb of public.tasks). */
+export interface TaskRowJson {
+  id: string;
+  trace_id: string;
+  owner: string | null;
+  status: string;
+  stage: Stage | null;
+  image_url: string;
+  callback_url: string | null;
+  options: Record<string, unknown>;
+  attempts: Partial<Record<Stage, number>>;
+}
+
+/** The images row as begin_stage hands it over (to_jsonb of public.images). */
+export interface ImageRowJson {
+  id: string;
+  sha256: string;
+  content_type: string;
+  byte_size: number;
+  storage_path: string;
+  width: number | null;
+  height: number | null;
+  format: string | null;
+  metadata: ImageMetadata | null;
+}
 
 /** One message being handled, with the task and image rows it names. */
 export interface StageJob {
   msgId: number;
   taskId: string;
   traceId: string;
-  /** Tries of this stage so far, this one included (the task resource's attempts). */
+  /** Tries of this stage so far, this one included: the task's attempts, which the policy reads. */
   attempt: number;
-  /** Deliveries of this message (pgmq read_ct). */
-  readCt: number;
-  /** The tasks row as JSON. */
-  task: Record<string, unknown>;
-  /** The images row as JSON, once the download stage has made one. */
-  image: Record<string, unknown> | null;
+  /** The tasks row. */
+  task: TaskRowJson;
+  /** The images row, once the download stage has made one. */
+  image: ImageRowJson | null;
   log: Logger;
   /** Aborted when the stage's time budget is spent. */
   signal: AbortSignal;
 }
 
 /** What a stage is: its name, who publishes, and the work. */
-export interface StageDefinition {
-  stage: Stage;
+export interface StageDefinition<S extends Stage = Stage> {
+  stage: S;
   /** The function that publishes this stage's events (download-worker, ...). */
   source: string;
   /** Does the stage's work; its result goes to complete_stage as p_result. Throws StageError. */
-  run(job: StageJob): Promise<Record<string, unknown>>;
+  run(job: StageJob): Promise<StageResults[S]>;
   /** Messages per batch. Default 8. */
   batchSize?: number;
   /** Messages handled at once. Default 4. */
@@ -71,12 +97,15 @@ interface ClaimRow {
   task_id: string;
   proceed: boolean;
   attempt: number;
-  task: Record<string, unknown> | null;
-  image: Record<string, unknown> | null;
+  task: TaskRowJson | null;
+  image: ImageRowJson | null;
 }
 
 /** Reads one batch from the stage's queue and handles it. */
-export async function runStageBatch(deps: RunnerDeps, def: StageDefinition): Promise<BatchSummary> {
+export async function runStageBatch<S extends Stage>(
+  deps: RunnerDeps,
+  def: StageDefinition<S>,
+): Promise<BatchSummary> {
   const started = performance.now();
   const queueName = STAGE_QUEUES[def.stage];
   const summary: BatchSummary = {
@@ -108,22 +137,15 @@ export async function runStageBatch(deps: RunnerDeps, def: StageDefinition): Pro
   }
 
   const claims = valid.length === 0 ? [] : await deps.db.query<ClaimRow>(
-    `select * from public.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[],
-       p_task_ids => $3::uuid[], p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
-    [
-      def.stage,
-      valid.map((m) => m.msgId),
-      valid.map((m) => m.message.taskId),
-      valid.map((m) => m.readCt),
-      deps.maxAttempts,
-    ],
+    `select * from darkroom.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[],
+       p_task_ids => $3::uuid[], p_max_attempts => $4::integer)`,
+    [def.stage, valid.map((m) => m.msgId), valid.map((m) => m.message.taskId), deps.maxAttempts],
   );
-  const readCt = new Map(valid.map((m) => [Number(m.msgId), m.readCt]));
   const jobs = claims.filter((c) => c.proceed);
   summary.ignored += claims.length - jobs.length;
 
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
-    const outcome = await handleOne(deps, def, claim, readCt.get(Number(claim.msg_id)) ?? 1);
+    const outcome = await handleOne(deps, def, claim);
     summary[outcome]++;
   });
   summary.durationMs = Math.round(performance.now() - started);
@@ -132,14 +154,14 @@ export async function runStageBatch(deps: RunnerDeps, def: StageDefinition): Pro
 
 type Outcome = "advanced" | "completed" | "retried" | "failed" | "ignored" | "errors";
 
-async function handleOne(
+async function handleOne<S extends Stage>(
   deps: RunnerDeps,
-  def: StageDefinition,
+  def: StageDefinition<S>,
   claim: ClaimRow,
-  readCt: number,
 ): Promise<Outcome> {
-  const task = claim.task ?? {};
-  const traceId = String(task.trace_id);
+  // begin_stage hands over the task with every claim it lets proceed.
+  const task = claim.task!;
+  const traceId = task.trace_id;
   const log = deps.log.child({
     traceId,
     taskId: claim.task_id,
@@ -155,7 +177,6 @@ async function handleOne(
       taskId: claim.task_id,
       traceId,
       attempt: claim.attempt,
-      readCt,
       task,
       image: claim.image,
       log,
@@ -176,7 +197,7 @@ async function handleOne(
   } catch (error) {
     failure = error;
   }
-  const decision = decideRetry(failure, readCt, deps.maxAttempts);
+  const decision = decideRetry(failure, claim.attempt, deps.maxAttempts);
   try {
     if (decision.action === "retry") {
       log.warn("stage failed, retry scheduled", {
@@ -215,11 +236,11 @@ async function handleOne(
 
 const TRANSITIONS = {
   complete_stage:
-    "select public.complete_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_result => $4::jsonb, p_source => $5) as r",
+    "select darkroom.complete_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_result => $4::jsonb, p_source => $5) as r",
   schedule_retry:
-    "select public.schedule_retry(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_delay_seconds => $4::integer, p_code => $5, p_message => $6, p_source => $7) as r",
+    "select darkroom.schedule_retry(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_delay_seconds => $4::integer, p_code => $5, p_message => $6, p_source => $7) as r",
   fail_stage:
-    "select public.fail_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_code => $4, p_message => $5, p_source => $6) as r",
+    "select darkroom.fail_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_code => $4, p_message => $5, p_source => $6) as r",
 } as const;
 
 async function callTransition(

@@ -4,10 +4,13 @@
  */
 import type { Queryable } from "./db.ts";
 import { eventFromRow, type EventRow, type INEvent } from "./events.ts";
-import type { Stage } from "./queue.ts";
+import { type Stage, STAGE_NAMES } from "./stages.ts";
+
+/** The statuses of a task (tasks.status_is_known in SQL; a test compares the two). */
+export const TASK_STATUSES = ["queued", "processing", "completed", "failed", "cancelled"] as const;
 
 /** Status of a task. */
-export type TaskStatus = "queued" | "processing" | "completed" | "failed" | "cancelled";
+export type TaskStatus = typeof TASK_STATUSES[number];
 
 /** What POST /tasks accepts, after validation. */
 export interface NewTask {
@@ -35,7 +38,7 @@ export async function createTask(
   const [row] = await db.query<
     { task_id: string; trace_id: string; status: TaskStatus; created: boolean }
   >(
-    `select * from public.create_task(p_image_url => $1, p_callback_url => $2,
+    `select * from darkroom.create_task(p_image_url => $1, p_callback_url => $2,
        p_options => $3::jsonb, p_idempotency_key => $4, p_owner => $5::uuid)`,
     [
       task.imageUrl,
@@ -57,7 +60,7 @@ export async function createTasks(
   const rows = await db.query<
     { task_id: string; trace_id: string; status: TaskStatus; created: boolean }
   >(
-    "select * from public.create_tasks(p_tasks => $1::jsonb, p_owner => $2::uuid)",
+    "select * from darkroom.create_tasks(p_tasks => $1::jsonb, p_owner => $2::uuid)",
     [JSON.stringify(tasks), owner ?? null],
   );
   return rows.map((r) => ({
@@ -76,7 +79,8 @@ export interface TaskResource {
   stage: Stage | null;
   imageUrl: string;
   callbackUrl: string | null;
-  attempts: { download: number; metadata: number; ai: number };
+  /** Tries made at each stage (0 before the first): the count the retry policy reads. */
+  attempts: Record<Stage, number>;
   error: null | { code: string; message: string; stage: Stage | null };
   image: null | {
     id: string;
@@ -112,9 +116,7 @@ interface TaskRow {
   stage: Stage | null;
   image_url: string;
   callback_url: string | null;
-  download_attempts: number;
-  metadata_attempts: number;
-  ai_attempts: number;
+  attempts: Partial<Record<Stage, number>>;
   error_code: string | null;
   error_message: string | null;
   error_stage: Stage | null;
@@ -147,7 +149,10 @@ export function taskFromRow(r: TaskRow): TaskResource {
     stage: r.stage,
     imageUrl: r.image_url,
     callbackUrl: r.callback_url,
-    attempts: { download: r.download_attempts, metadata: r.metadata_attempts, ai: r.ai_attempts },
+    attempts: Object.fromEntries(STAGE_NAMES.map((s) => [s, r.attempts?.[s] ?? 0])) as Record<
+      Stage,
+      number
+    >,
     error: r.error_code
       ? { code: r.error_code, message: r.error_message ?? "", stage: r.error_stage }
       : null,
@@ -225,7 +230,7 @@ export interface TransitionResult {
 /** Cancels a task in flight. */
 export async function cancelTask(db: Queryable, taskId: string): Promise<TransitionResult | null> {
   const [row] = await db.query<TransitionResult>(
-    "select * from public.cancel_task(p_task_id => $1::uuid)",
+    "select * from darkroom.cancel_task(p_task_id => $1::uuid)",
     [taskId],
   );
   return row ?? null;
@@ -234,7 +239,7 @@ export async function cancelTask(db: Queryable, taskId: string): Promise<Transit
 /** Re-runs a failed task from its failed stage. */
 export async function retryTask(db: Queryable, taskId: string): Promise<TransitionResult | null> {
   const [row] = await db.query<TransitionResult>(
-    "select * from public.retry_task(p_task_id => $1::uuid)",
+    "select * from darkroom.retry_task(p_task_id => $1::uuid)",
     [taskId],
   );
   return row ?? null;

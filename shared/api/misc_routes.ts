@@ -3,7 +3,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { asCaller } from "../auth.ts";
-import { allQueueMetrics, missingQueues, STAGE_QUEUES } from "../queue.ts";
+import { allQueueMetrics, missingQueues } from "../queue.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import { errorResponses, jsonContent, TaggedImageSchema } from "./schemas.ts";
 
@@ -179,7 +179,7 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
 
   app.openapi(healthRoute, async (c) => {
     try {
-      const missing = await missingQueues(deps.db, Object.values(STAGE_QUEUES));
+      const missing = await missingQueues(deps.db);
       if (missing.length > 0) {
         deps.log.warn("health check: queues missing", { queues: missing });
         return c.json({ ok: false, db: "ok" as const, queues: "missing" as const }, 503);

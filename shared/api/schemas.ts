@@ -2,6 +2,8 @@
  * @module api/schemas — the zod schemas of the HTTP API; the OpenAPI document is made from them.
  */
 import { z } from "@hono/zod-openapi";
+import { type Stage, STAGE_NAMES } from "../stages.ts";
+import { TASK_STATUSES } from "../tasks.ts";
 
 const httpUrl = (what: string) =>
   z.string().max(2048, `${what} is longer than 2048 characters`).refine((v) => {
@@ -40,8 +42,8 @@ export const NewTaskBatchSchema = z.object({
     .max(100, "tasks holds more than 100 tasks"),
 }).strict().openapi("NewTaskBatch");
 
-const status = z.enum(["queued", "processing", "completed", "failed", "cancelled"]);
-const stage = z.enum(["download", "metadata", "ai"]);
+const status = z.enum(TASK_STATUSES);
+const stage = z.enum(STAGE_NAMES as [Stage, ...Stage[]]);
 
 /** 202 answer of POST /tasks. */
 export const CreatedTaskSchema = z.object({
@@ -58,7 +60,7 @@ export const TaskSchema = z.object({
   stage: stage.nullable(),
   imageUrl: z.string(),
   callbackUrl: z.string().nullable(),
-  attempts: z.object({ download: z.number(), metadata: z.number(), ai: z.number() }),
+  attempts: z.record(stage, z.number().int().nonnegative()),
   error: z.object({ code: z.string(), message: z.string(), stage: stage.nullable() }).nullable(),
   image: z.object({
     id: z.uuid(),

@@ -5,7 +5,7 @@
 import type { AiProvider, Analysis, AnalysisInput } from "../ai/types.ts";
 import type { ImageCompute } from "../compute.ts";
 import { StageError } from "../errors.ts";
-import type { ImageMetadata } from "../metadata/types.ts";
+import { emptyMetadata } from "../metadata/types.ts";
 import type { StageDefinition } from "../stage_runner.ts";
 import type { BlobStore } from "../storage/blob_store.ts";
 
@@ -23,7 +23,7 @@ export interface AiStageDeps {
 }
 
 /** The AI stage. */
-export function aiStage(deps: AiStageDeps): StageDefinition {
+export function aiStage(deps: AiStageDeps): StageDefinition<"ai"> {
   const timeoutMs = deps.timeoutMs ?? 60_000;
   const compute = deps.provider.name === "local" ? deps.compute : undefined;
   const analyze = (input: AnalysisInput): Promise<Analysis> =>
@@ -38,17 +38,17 @@ export function aiStage(deps: AiStageDeps): StageDefinition {
     visibilityTimeoutSeconds: Math.ceil(timeoutMs / 1000) + 30,
     async run(job) {
       const image = job.image;
-      if (!image || typeof image.storage_path !== "string") {
+      if (!image) {
         throw new StageError("internal", "Cannot analyse: the task has no stored image");
       }
       const bytes = await deps.store.get(image.storage_path);
       const analysis = await analyze({
         bytes,
-        contentType: String(image.content_type),
-        width: (image.width as number | null) ?? null,
-        height: (image.height as number | null) ?? null,
-        format: (image.format as string | null) ?? null,
-        metadata: image.metadata as unknown as ImageMetadata,
+        contentType: image.content_type,
+        width: image.width,
+        height: image.height,
+        format: image.format,
+        metadata: image.metadata ?? emptyMetadata(),
         signal: job.signal,
       });
       job.log.info("image analysed", {

@@ -19,7 +19,7 @@ export interface DownloadStageDeps {
 }
 
 /** The download stage. */
-export function downloadStage(deps: DownloadStageDeps): StageDefinition {
+export function downloadStage(deps: DownloadStageDeps): StageDefinition<"download"> {
   return {
     stage: "download",
     source: "download-worker",
@@ -29,7 +29,7 @@ export function downloadStage(deps: DownloadStageDeps): StageDefinition {
     timeoutMs: deps.timeoutMs + 10_000,
     visibilityTimeoutSeconds: Math.ceil(deps.timeoutMs / 1000) + 45,
     async run(job) {
-      const url = String(job.task.image_url);
+      const url = job.task.image_url;
       const res = await safeFetchImage(url, {
         maxBytes: deps.maxBytes,
         timeoutMs: deps.timeoutMs,

@@ -6,11 +6,12 @@ import type { JwtVerifier } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import { isConnectionError } from "../db.ts";
 import { type RunnerDeps, runStageBatch, type StageDefinition } from "../stage_runner.ts";
+import type { Stage } from "../stages.ts";
 
 /** Builds the worker's HTTP handler: POST (or GET) runs one batch and answers its summary. */
-export function createWorkerHandler(
+export function createWorkerHandler<S extends Stage>(
   deps: RunnerDeps & { verifier: JwtVerifier },
-  def: StageDefinition,
+  def: StageDefinition<S>,
 ): (req: Request) => Promise<Response> {
   return async (req) => {
     try {

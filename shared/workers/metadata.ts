@@ -18,7 +18,7 @@ export interface MetadataStageDeps {
 }
 
 /** The metadata stage. */
-export function metadataStage(deps: MetadataStageDeps): StageDefinition {
+export function metadataStage(deps: MetadataStageDeps): StageDefinition<"metadata"> {
   const compute = deps.compute ?? inlineCompute;
   return {
     stage: "metadata",
@@ -29,7 +29,7 @@ export function metadataStage(deps: MetadataStageDeps): StageDefinition {
     visibilityTimeoutSeconds: 60,
     async run(job) {
       const path = job.image?.storage_path;
-      if (typeof path !== "string") {
+      if (!path) {
         throw new StageError("internal", "Cannot read metadata: the task has no stored image");
       }
       const bytes = await deps.store.get(path);

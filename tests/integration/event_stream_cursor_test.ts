@@ -13,7 +13,7 @@ function deferred() {
 }
 
 const createTask = (tx: Queryable, url: string) =>
-  tx.query<{ task_id: string }>("select * from public.create_task(p_image_url => $1)", [url]);
+  tx.query<{ task_id: string }>("select * from darkroom.create_task(p_image_url => $1)", [url]);
 
 Deno.test({
   name: "STREAM_QUERY delivers an event whose transaction commits after a later sequence number",

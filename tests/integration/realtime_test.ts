@@ -100,14 +100,14 @@ Deno.test({
 
     const createTask = async (owner: string | null) => {
       const [row] = await tdb.db.query<{ task_id: string }>(
-        "select task_id from public.create_task(p_image_url => $1, p_owner => $2::uuid)",
+        "select task_id from darkroom.create_task(p_image_url => $1, p_owner => $2::uuid)",
         ["http://e.com/a.jpg", owner],
       );
       server.realtime.wake();
       return row.task_id;
     };
     const cancelTask = async (id: string) => {
-      await tdb.db.query("select * from public.cancel_task(p_task_id => $1::uuid)", [id]);
+      await tdb.db.query("select * from darkroom.cancel_task(p_task_id => $1::uuid)", [id]);
       server.realtime.wake();
     };
     const ofTask = (list: Json[], id: string) =>
@@ -155,7 +155,7 @@ Deno.test({
           assert.equal(insert.new.owner, alice);
           assert.equal(insert.new.status, "queued");
           assert.deepEqual(insert.new.options, {}, "jsonb arrives as an object");
-          assert.equal(typeof insert.new.download_attempts, "number");
+          assert.deepEqual(insert.new.attempts, {}, "no stage tried yet");
           assert.deepEqual(insert.old, {});
           assert.equal(update.eventType, "UPDATE");
           assert.equal(update.new.status, "cancelled");
@@ -283,7 +283,7 @@ Deno.test({
             olderHasXid.open();
             await olderMayWrite.opened;
             const [row] = await tx.query<{ task_id: string }>(
-              "select task_id from public.create_task(p_image_url => 'http://e.com/o.jpg', p_owner => $1::uuid)",
+              "select task_id from darkroom.create_task(p_image_url => 'http://e.com/o.jpg', p_owner => $1::uuid)",
               [alice],
             );
             olderTask = row.task_id;
@@ -291,7 +291,7 @@ Deno.test({
           await within(olderHasXid.opened, "older xid");
           const youngerTx = younger.transaction(async (tx) => {
             const [row] = await tx.query<{ task_id: string }>(
-              "select task_id from public.create_task(p_image_url => 'http://e.com/y.jpg', p_owner => $1::uuid)",
+              "select task_id from darkroom.create_task(p_image_url => 'http://e.com/y.jpg', p_owner => $1::uuid)",
               [alice],
             );
             youngerTask = row.task_id; // the lower seq

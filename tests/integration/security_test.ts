@@ -616,7 +616,7 @@ Deno.test({
               db,
               who,
               "function complete_stage",
-              `select public.complete_stage(p_task_id => $1::uuid, p_stage => 'download',
+              `select darkroom.complete_stage(p_task_id => $1::uuid, p_stage => 'download',
                  p_msg_id => 1, p_result => '{}'::jsonb, p_source => 'download-worker')`,
               [aTask],
             );
@@ -624,15 +624,15 @@ Deno.test({
               db,
               who,
               "function begin_stage",
-              `select * from public.begin_stage(p_stage => 'download', p_msg_ids => array[1]::bigint[],
-                 p_task_ids => array[$1]::uuid[], p_read_cts => array[1], p_max_attempts => 5)`,
+              `select * from darkroom.begin_stage(p_stage => 'download', p_msg_ids => array[1]::bigint[],
+                 p_task_ids => array[$1]::uuid[], p_max_attempts => 5)`,
               [aTask],
             );
             await expectDenied(
               db,
               who,
               "function fail_stage",
-              `select public.fail_stage(p_task_id => $1::uuid, p_stage => 'download', p_msg_id => 1,
+              `select darkroom.fail_stage(p_task_id => $1::uuid, p_stage => 'download', p_msg_id => 1,
                  p_code => 'internal', p_message => 'x', p_source => 'download-worker')`,
               [aTask],
             );
@@ -640,7 +640,7 @@ Deno.test({
               db,
               who,
               "function schedule_retry",
-              `select public.schedule_retry(p_task_id => $1::uuid, p_stage => 'download',
+              `select darkroom.schedule_retry(p_task_id => $1::uuid, p_stage => 'download',
                  p_msg_id => 1, p_delay_seconds => 0, p_code => 'internal', p_message => 'x',
                  p_source => 'download-worker')`,
               [aTask],
@@ -654,7 +654,7 @@ Deno.test({
         async () => {
           const rows = await inTxAs(db, sqlA, async (tx) => {
             const [created] = await tx.query<{ task_id: string }>(
-              `select task_id from public.create_task(
+              `select task_id from darkroom.create_task(
                  p_image_url => 'https://example.com/p.jpg', p_owner => $1::uuid)`,
               [userB],
             );
@@ -717,7 +717,7 @@ Deno.test({
           const setup = async (tx: Queryable) => {
             const make = async () =>
               (await tx.query<{ task_id: string }>(
-                `select task_id from public.create_task(
+                `select task_id from darkroom.create_task(
                    p_image_url => 'https://example.com/q.jpg', p_owner => $1::uuid)`,
                 [userA],
               ))[0].task_id;
@@ -739,15 +739,15 @@ Deno.test({
           ) {
             seen[who.role] = await inTxAs(db, who, async (tx, ids) => ({
               cancelQueued: await tx.query(
-                "select * from public.cancel_task(p_task_id => $1::uuid)",
+                "select * from darkroom.cancel_task(p_task_id => $1::uuid)",
                 [ids.queued],
               ),
               retryFailed: await tx.query(
-                "select * from public.retry_task(p_task_id => $1::uuid)",
+                "select * from darkroom.retry_task(p_task_id => $1::uuid)",
                 [ids.failed],
               ),
               cancelCompleted: await tx.query(
-                "select * from public.cancel_task(p_task_id => $1::uuid)",
+                "select * from darkroom.cancel_task(p_task_id => $1::uuid)",
                 [aTask],
               ),
             }), setup);
@@ -781,13 +781,13 @@ Deno.test({
               db,
               who,
               "table rate_limit_buckets",
-              "select * from public.rate_limit_buckets",
+              "select * from darkroom.rate_limit_buckets",
             );
             await expectDenied(
               db,
               who,
               "function take_rate_limit_tokens",
-              "select * from public.take_rate_limit_tokens('x', 1, 1, 1)",
+              "select * from darkroom.take_rate_limit_tokens('x', 1, 1, 1)",
             );
           }
         },

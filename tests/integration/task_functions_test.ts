@@ -21,15 +21,9 @@ async function claim(db: Queryable, stage: string, queue: string, maxAttempts = 
       task: { trace_id: string };
     }
   >(
-    `select * from public.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[], p_task_ids => $3::uuid[],
-       p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
-    [
-      stage,
-      msgs.map((m) => m.msgId),
-      msgs.map((m) => m.message.taskId),
-      msgs.map((m) => m.readCt),
-      maxAttempts,
-    ],
+    `select * from darkroom.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[], p_task_ids => $3::uuid[],
+       p_max_attempts => $4::integer)`,
+    [stage, msgs.map((m) => m.msgId), msgs.map((m) => m.message.taskId), maxAttempts],
   );
   return rows;
 }
@@ -42,7 +36,7 @@ async function complete(
   result: unknown,
 ) {
   const [r] = await db.query<{ r: string }>(
-    "select public.complete_stage($1::uuid, $2, $3::bigint, $4::jsonb, $5) as r",
+    "select darkroom.complete_stage($1::uuid, $2, $3::bigint, $4::jsonb, $5) as r",
     [taskId, stage, msgId, JSON.stringify(result), `${stage}-worker`],
   );
   return r.r;
@@ -198,7 +192,9 @@ Deno.test({
             });
           }
           await claim(db, "metadata", "metadata_processing").then((rs) =>
-            Promise.all(rs.map((r) => db.query("select public.cancel_task($1::uuid)", [r.task_id])))
+            Promise.all(
+              rs.map((r) => db.query("select darkroom.cancel_task($1::uuid)", [r.task_id])),
+            )
           );
           await claim(db, "metadata", "metadata_processing");
         },
@@ -210,7 +206,7 @@ Deno.test({
           const created = await createTask(db, { imageUrl: "http://example.com/404.jpg" });
           const [d] = await claim(db, "download", "image_download");
           const [r] = await db.query<{ r: string }>(
-            "select public.fail_stage($1::uuid, 'download', $2::bigint, 'http_status', 'Cannot download image: status 404', 'download-worker') as r",
+            "select darkroom.fail_stage($1::uuid, 'download', $2::bigint, 'http_status', 'Cannot download image: status 404', 'download-worker') as r",
             [created.taskId, d.msg_id],
           );
           assert.equal(r.r, "failed");
@@ -236,15 +232,20 @@ Deno.test({
 
           // retry_task re-queues it from the failed stage.
           const [again] = await db.query<{ status: string; changed: boolean }>(
-            "select * from public.retry_task($1::uuid)",
+            "select * from darkroom.retry_task($1::uuid)",
             [created.taskId],
           );
           assert.deepEqual(again, { status: "queued", changed: true });
           const rows = await claim(db, "download", "image_download");
           assert.equal(rows.length, 1);
           assert.equal(rows[0].proceed, true);
-          assert.equal(rows[0].attempt, 2, "attempts keep counting across a manual retry");
-          await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
+          assert.equal(
+            rows[0].attempt,
+            1,
+            "a manual retry gives the stage a fresh budget of tries",
+          );
+          assert.equal((await getTask(db, created.taskId))?.attempts.download, 1);
+          await db.query("select darkroom.cancel_task($1::uuid)", [created.taskId]);
         },
       );
 
@@ -254,7 +255,7 @@ Deno.test({
           const created = await createTask(db, { imageUrl: "http://example.com/503.jpg" });
           const [d] = await claim(db, "download", "image_download");
           const [r] = await db.query<{ r: string }>(
-            "select public.schedule_retry($1::uuid, 'download', $2::bigint, 60, 'http_status', 'status 503', 'download-worker') as r",
+            "select darkroom.schedule_retry($1::uuid, 'download', $2::bigint, 60, 'http_status', 'status 503', 'download-worker') as r",
             [created.taskId, d.msg_id],
           );
           assert.equal(r.r, "retry_scheduled");
@@ -272,22 +273,32 @@ Deno.test({
           assert.equal(events.at(-1)?.eventType, "task.retry_scheduled");
           assert.deepEqual(validateEvent(events.at(-1)), []);
           assert.equal((await getTask(db, created.taskId))?.status, "processing");
-          await db.query("select public.cancel_task($1::uuid)", [created.taskId]);
+          await db.query("select darkroom.cancel_task($1::uuid)", [created.taskId]);
         },
       );
 
       await ctx.step(
-        "beginStage() fails a task whose message was delivered more than MAX_ATTEMPTS times",
+        "beginStage() fails a task whose stage was begun MAX_ATTEMPTS times without an outcome",
         async () => {
           const created = await createTask(db, { imageUrl: "http://example.com/poison.jpg" });
-          await new Queue(db, "image_download").read(0, 10); // read_ct 1
-          await new Queue(db, "image_download").read(0, 10); // read_ct 2
-          const rows = await claim(db, "download", "image_download", 2); // read_ct 3 > 2
+          // A worker dies twice on the message: each claim counts a try, none records an outcome.
+          for (const expected of [1, 2]) {
+            const [c] = await claim(db, "download", "image_download", 2);
+            assert.equal(c.proceed, true);
+            assert.equal(c.attempt, expected);
+            await db.query("select pgmq.set_vt('image_download', $1::bigint, 0)", [c.msg_id]);
+          }
+          const rows = await claim(db, "download", "image_download", 2);
           assert.equal(rows.length, 1);
           assert.equal(rows[0].proceed, false);
           const task = await getTask(db, created.taskId);
           assert.equal(task?.status, "failed");
           assert.equal(task?.error?.code, "internal");
+          assert.equal(
+            task?.attempts.download,
+            2,
+            "the count the API shows is the one that decided",
+          );
           assert.equal((await listTaskEvents(db, created.taskId)).at(-1)?.eventType, "task.failed");
         },
       );
@@ -297,12 +308,12 @@ Deno.test({
         async () => {
           const created = await createTask(db, { imageUrl: "http://example.com/cancel.jpg" });
           const [c] = await db.query<{ status: string; changed: boolean }>(
-            "select * from public.cancel_task($1::uuid)",
+            "select * from darkroom.cancel_task($1::uuid)",
             [created.taskId],
           );
           assert.deepEqual(c, { status: "cancelled", changed: true });
           const [again] = await db.query<{ status: string; changed: boolean }>(
-            "select * from public.cancel_task($1::uuid)",
+            "select * from darkroom.cancel_task($1::uuid)",
             [created.taskId],
           );
           assert.deepEqual(again, { status: "cancelled", changed: false });

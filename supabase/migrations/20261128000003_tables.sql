@@ -1,5 +1,7 @@
--- Tables: tasks (the state of every task), images (what the stages learned), events (the
--- append-only log of milestones, with a monotonic sequence for cursors).
+-- Tables. Client-visible ones live in public under row level security (20261128000010):
+-- tasks (the state of every task), images (what the stages learned), events (the append-only
+-- log of milestones), image_tags and deliveries (filled by the event fan-out's consumers).
+-- Internal ones live in darkroom.
 
 create table public.tasks (
   id uuid primary key default gen_random_uuid(),
@@ -7,29 +9,33 @@ create table public.tasks (
   -- auth.uid() of the creator; null for tasks created with the bare anon key.
   owner uuid,
   status text not null default 'queued',
-  stage text default 'download',
+  -- The stage the task is at (null once it ended well); a row of darkroom.stages.
+  stage text references darkroom.stages (name),
   image_url text not null,
   callback_url text,
   options jsonb not null default '{}'::jsonb,
   idempotency_key text,
-  download_attempts integer not null default 0,
-  metadata_attempts integer not null default 0,
-  ai_attempts integer not null default 0,
+  -- Tries made at each stage, {"download": 1, ...}: the one counter the retry policy reads and
+  -- the task resource shows. A manual retry gives the failed stage a fresh budget.
+  attempts jsonb not null default '{}'::jsonb,
   error_code text,
   error_message text,
-  error_stage text,
+  error_stage text references darkroom.stages (name),
+  -- When the current stage's work began (queue wait excluded); its event's durationMs.
+  stage_started_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   completed_at timestamptz,
   constraint status_is_known
     check (status in ('queued', 'processing', 'completed', 'failed', 'cancelled')),
-  constraint stage_is_known check (stage in ('download', 'metadata', 'ai')),
-  constraint attempts_are_nonnegative
-    check (download_attempts >= 0 and metadata_attempts >= 0 and ai_attempts >= 0),
+  constraint attempts_is_an_object check (jsonb_typeof(attempts) = 'object'),
   constraint image_url_is_not_empty check (length(image_url) between 1 and 2048),
   constraint idempotency_key_is_short check (length(idempotency_key) between 1 and 255),
-  constraint error_is_complete
-    check ((error_code is null) = (error_message is null))
+  constraint error_code_is_known check (error_code in (
+    'invalid_url', 'blocked_address', 'http_status', 'timeout', 'too_large', 'not_an_image',
+    'corrupt_image', 'ai_error', 'cancelled', 'internal'
+  )),
+  constraint error_is_complete check ((error_code is null) = (error_message is null))
 );
 
 -- Idempotency-Key is scoped to its owner. Only service_role may use one for an ownerless task
@@ -72,7 +78,7 @@ create table public.events (
   -- Monotonic sequence: the cursor of GET /events/stream (Last-Event-ID).
   seq bigint generated always as identity primary key,
   id uuid not null default gen_random_uuid(),
-  event_type text not null,
+  event_type text not null references darkroom.event_types (name),
   task_id uuid references public.tasks (id) on delete cascade,
   trace_id uuid not null,
   owner uuid,
@@ -82,17 +88,50 @@ create table public.events (
   -- The writing transaction: a reader streams only rows older than every transaction still in
   -- flight (pg_snapshot_xmin), so a row with a lower seq can never appear behind its cursor.
   tx_id xid8 not null default pg_current_xact_id(),
-  constraint events_id_key unique (id),
-  constraint event_type_is_known check (event_type in (
-    'task.created', 'image.downloaded', 'image.metadata_extracted', 'image.analyzed',
-    'task.completed', 'task.failed', 'task.retry_scheduled', 'task.cancelled'
-  ))
+  constraint events_id_key unique (id)
 );
 create index events_task_id_seq_idx on public.events (task_id, seq);
 create index events_owner_seq_idx on public.events (owner, seq);
 create index events_tx_id_seq_idx on public.events (tx_id, seq);
 
--- The stage queues: a message carries ids only ({taskId, traceId}); state lives in tables.
-select pgmq.create('image_download');
-select pgmq.create('metadata_processing');
-select pgmq.create('ai_processing');
+-- The tag -> image index the tag-indexer keeps.
+create table public.image_tags (
+  tag text not null,
+  image_id uuid not null references public.images (id) on delete cascade,
+  task_id uuid not null references public.tasks (id) on delete cascade,
+  owner uuid,
+  created_at timestamptz not null default now(),
+  constraint image_tags_pkey primary key (tag, image_id),
+  constraint tag_is_normalised check (tag = lower(btrim(tag)) and length(tag) between 1 and 64)
+);
+create index image_tags_owner_tag_idx on public.image_tags (owner, tag);
+create index image_tags_task_id_idx on public.image_tags (task_id);
+
+-- One row per webhook the notifier sends to a task's callbackUrl.
+create table public.deliveries (
+  id uuid primary key default gen_random_uuid(),
+  event_id uuid not null references public.events (id) on delete cascade,
+  task_id uuid references public.tasks (id) on delete cascade,
+  owner uuid,
+  url text not null,
+  status text not null default 'pending',
+  attempts integer not null default 0,
+  response_status integer,
+  last_error text,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now(),
+  delivered_at timestamptz,
+  constraint deliveries_event_id_url_key unique (event_id, url),
+  constraint status_is_known check (status in ('pending', 'delivered', 'failed')),
+  constraint attempts_is_nonnegative check (attempts >= 0)
+);
+create index deliveries_task_id_idx on public.deliveries (task_id);
+create index deliveries_owner_idx on public.deliveries (owner);
+
+-- Per-caller token buckets of the task-creation rate limit, shared by every function instance.
+create table darkroom.rate_limit_buckets (
+  subject text primary key,
+  tokens double precision not null,
+  refilled_at timestamptz not null default clock_timestamp(),
+  constraint tokens_are_nonnegative check (tokens >= 0)
+);

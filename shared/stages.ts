@@ -1,0 +1,84 @@
+/**
+ * @module stages — the pipeline's stages as TypeScript sees them: one typed constant mirroring
+ * the SQL registry (darkroom.stages), which a test compares row by row, and the shape of each
+ * stage's result as its recorder (darkroom.record_<stage>) reads it.
+ */
+import type { Analysis } from "./ai/types.ts";
+import type { ImageMetadata } from "./metadata/types.ts";
+
+/** The stages of the main flow, in order: the registry's rows. */
+export const STAGES = [
+  {
+    name: "download",
+    queue: "image_download",
+    worker: "download-worker",
+    completedEvent: "image.downloaded",
+  },
+  {
+    name: "metadata",
+    queue: "metadata_processing",
+    worker: "metadata-worker",
+    completedEvent: "image.metadata_extracted",
+  },
+  { name: "ai", queue: "ai_processing", worker: "ai-worker", completedEvent: "image.analyzed" },
+] as const;
+
+/** One stage's name. */
+export type Stage = typeof STAGES[number]["name"];
+
+/** The stage names, in order. */
+export const STAGE_NAMES: readonly Stage[] = STAGES.map((s) => s.name);
+
+/** The pgmq queue of each stage. */
+export const STAGE_QUEUES = Object.fromEntries(STAGES.map((s) => [s.name, s.queue])) as Record<
+  Stage,
+  string
+>;
+
+/** The worker function that drains each stage's queue. */
+export const STAGE_WORKERS = Object.fromEntries(STAGES.map((s) => [s.name, s.worker])) as Record<
+  Stage,
+  string
+>;
+
+/** An embedded preview stored as a blob. */
+export interface StoredThumbnail {
+  sha256: string;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  storagePath: string;
+}
+
+/** What each stage's worker hands to darkroom.complete_stage (p_result). */
+export interface StageResults {
+  download: { sha256: string; contentType: string; byteSize: number; storagePath: string };
+  metadata: {
+    width: number;
+    height: number;
+    format: string;
+    metadata: ImageMetadata;
+    thumbnail: StoredThumbnail | null;
+  };
+  ai: { analysis: Analysis };
+}
+
+/** A worker function and the queue it drains, as the registry lists them. */
+export interface WorkerQueue {
+  worker: string;
+  queue: string;
+}
+
+/**
+ * The stage workers in pipeline order, read from the registry (darkroom.worker_queues): what the
+ * local platform drives and wakes, each waking the next.
+ */
+export async function readWorkerQueues(
+  db: import("./db.ts").Queryable,
+): Promise<WorkerQueue[]> {
+  return await db.query<WorkerQueue>(
+    `select w.worker_function as worker, w.queue from darkroom.worker_queues w
+      order by w.position`,
+  );
+}
