@@ -19,7 +19,8 @@ const httpUrl = (what: string) =>
 export const NewTaskSchema = z.object({
   imageUrl: httpUrl("imageUrl").openapi({ example: "https://example.com/photo.jpg" }),
   callbackUrl: httpUrl("callbackUrl").optional().openapi({
-    description: "Receives a signed webhook when the task ends",
+    description:
+      "Stored with the task for the completion callback, which is planned: nothing is sent to it yet",
   }),
   options: z.record(z.string(), z.unknown()).optional()
     .refine(
