@@ -6,7 +6,7 @@
 /** A handler per function name. */
 export type FunctionTable = Record<string, (req: Request) => Promise<Response>>;
 
-/** Extra routes of the platform (storage, dashboard), tried before the 404. */
+/** Extra routes of the platform (storage), tried before the 404. */
 export type ExtraRoute = (req: Request, url: URL) => Promise<Response | null> | Response | null;
 
 /**
