@@ -9,6 +9,7 @@ import { JwtVerifier } from "../shared/auth.ts";
 import type { Config } from "../shared/config.ts";
 import { type Db, PostgresDb } from "../shared/db.ts";
 import { createAllFunctions, type FunctionDeps } from "../shared/functions.ts";
+import { errorResponse } from "../shared/http_errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { createProvider, createStore } from "../shared/providers.ts";
 import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
@@ -88,16 +89,13 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         onListen: () => {},
         onError: (err) => {
           log.error("request failed", { err });
-          return Response.json({ error: { code: "internal", message: "Internal error" } }, {
-            status: 500,
-          });
+          return errorResponse(500, "internal", "Internal error");
         },
       },
       (req, info) =>
-        ref.host ? ref.host(req, info.remoteAddr.hostname) : Promise.resolve(Response.json(
-          { error: { code: "unavailable", message: "Starting" } },
-          { status: 503 },
-        )),
+        ref.host
+          ? ref.host(req, info.remoteAddr.hostname)
+          : Promise.resolve(errorResponse(503, "unavailable", "Starting")),
     );
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 

@@ -6,8 +6,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors.ts";
+import { errorResponse } from "../http_errors.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
-import { errorBody, errorResponse } from "./errors.ts";
+import { responseForError } from "./errors.ts";
 import { registerMiscRoutes } from "./misc_routes.ts";
 import { registerStreamRoutes } from "./stream_routes.ts";
 import { registerTaskRoutes } from "./task_routes.ts";
@@ -21,20 +22,21 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** Builds the api app. `app.fetch` is the function's handler. */
 export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   const app = new OpenAPIHono<ApiEnv>({
-    defaultHook: (result, c) => {
+    defaultHook: (result) => {
       if (result.success) return;
       const issue = result.error.issues[0];
       const field = issue.path.join(".");
-      return c.json(
-        errorBody("invalid_request", field ? `${field}: ${issue.message}` : issue.message),
+      return errorResponse(
         400,
+        "invalid_request",
+        field ? `${field}: ${issue.message}` : issue.message,
       );
     },
   }).basePath("/api");
 
-  app.onError((err, c) => errorResponse(err, c, deps.log));
+  app.onError((err, c) => responseForError(err, new URL(c.req.url).pathname, deps.log));
   app.notFound((c) =>
-    c.json(errorBody("not_found", `No route ${c.req.method} ${new URL(c.req.url).pathname}`), 404)
+    errorResponse(404, "not_found", `No route ${c.req.method} ${new URL(c.req.url).pathname}`)
   );
 
   app.use("*", async (c, next) => {
@@ -58,16 +60,16 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
     "/tasks/*",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        c.json(errorBody("payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`), 413),
+      onError: () =>
+        errorResponse(413, "payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`),
     }),
   );
   app.use(
     "/tasks",
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
-      onError: (c) =>
-        c.json(errorBody("payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`), 413),
+      onError: () =>
+        errorResponse(413, "payload_too_large", `Body is over ${MAX_BODY_BYTES} bytes`),
     }),
   );
 
