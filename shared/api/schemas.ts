@@ -2,6 +2,7 @@
  * @module api/schemas — the zod schemas of the HTTP API; the OpenAPI document is made from them.
  */
 import { z } from "@hono/zod-openapi";
+import { UUID_PATTERN } from "../uuid.ts";
 
 const httpUrl = (what: string) =>
   z.string().max(2048, `${what} is longer than 2048 characters`).refine((v) => {
@@ -100,9 +101,14 @@ export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 }).openapi("Error");
 
-/** The :id path parameter. */
+/** A UUID in any case ({@linkcode UUID_PATTERN}), handed on lower-cased. */
+export const UuidSchema = z.string()
+  .regex(UUID_PATTERN, "must be a UUID")
+  .transform((v) => v.toLowerCase());
+
+/** The :id path parameter: a task id (400 when it is not a UUID). */
 export const TaskIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, example: crypto.randomUUID() }),
+  id: UuidSchema.openapi({ param: { name: "id", in: "path" }, example: crypto.randomUUID() }),
 });
 
 /** An image under a tag. */
