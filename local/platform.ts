@@ -1,9 +1,10 @@
 /**
  * @module platform — one process standing in for Supabase: Postgres (embedded PGlite under
  * DATA_DIR, or DATABASE_URL), the stand-ins and migrations, the function host on PORT, a
- * scheduler in place of pg_cron, wake-ups in place of webhooks, a filesystem blob store, a
- * Realtime stand-in (postgres_changes over WebSocket, row level security applied) and a pool of
- * Web Workers for the stages' CPU-heavy work, which would otherwise stall all of it.
+ * scheduler in place of pg_cron + pg_net (it also wakes the next stage's worker at once), a
+ * filesystem blob store, a Realtime stand-in (postgres_changes over WebSocket, row level
+ * security applied) and a pool of Web Workers for the stages' CPU-heavy work, which would
+ * otherwise stall all of it.
  */
 import { JwtVerifier } from "../shared/auth.ts";
 import type { Config } from "../shared/config.ts";
