@@ -2,11 +2,12 @@
  * @module function_host — serves every function's handler at /functions/v1/<name>, the way the
  * Supabase edge runtime does: the handler sees the path from /<name> on.
  */
+import { errorResponse } from "../shared/http_errors.ts";
 
 /** A handler per function name. */
 export type FunctionTable = Record<string, (req: Request) => Promise<Response>>;
 
-/** Extra routes of the platform (storage, dashboard), tried before the 404. */
+/** Extra routes of the platform (storage), tried before the 404. */
 export type ExtraRoute = (req: Request, url: URL) => Promise<Response | null> | Response | null;
 
 /**
@@ -30,9 +31,6 @@ export function createFunctionHost(functions: FunctionTable, extras: ExtraRoute[
       const res = await route(req, url);
       if (res) return res;
     }
-    return Response.json(
-      { error: { code: "not_found", message: `No route ${req.method} ${url.pathname}` } },
-      { status: 404 },
-    );
+    return errorResponse(404, "not_found", `No route ${req.method} ${url.pathname}`);
   };
 }

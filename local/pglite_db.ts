@@ -10,7 +10,6 @@ import type { Db, Queryable } from "../shared/db.ts";
 
 /** PGlite behind the {@linkcode Db} interface. */
 export class PGliteDb implements Db {
-  readonly engine = "pglite" as const;
   readonly pg: PGlite;
 
   private constructor(pg: PGlite) {

@@ -1,14 +1,16 @@
 /**
  * @module platform — one process standing in for Supabase: Postgres (embedded PGlite under
  * DATA_DIR, or DATABASE_URL), the stand-ins and migrations, the function host on PORT, a
- * scheduler in place of pg_cron, wake-ups in place of webhooks, a filesystem blob store, a
- * Realtime stand-in (postgres_changes over WebSocket, row level security applied) and a pool of
- * Web Workers for the stages' CPU-heavy work, which would otherwise stall all of it.
+ * scheduler in place of pg_cron + pg_net (it also wakes the next stage's worker at once), a
+ * filesystem blob store, a Realtime stand-in (postgres_changes over WebSocket, row level
+ * security applied) and a pool of Web Workers for the stages' CPU-heavy work, which would
+ * otherwise stall all of it.
  */
 import { JwtVerifier } from "../shared/auth.ts";
 import type { Config } from "../shared/config.ts";
 import { type Db, PostgresDb } from "../shared/db.ts";
 import { createAllFunctions, type FunctionDeps } from "../shared/functions.ts";
+import { errorResponse } from "../shared/http_errors.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { createProvider, createStore } from "../shared/providers.ts";
 import { readWorkerQueues } from "../shared/stages.ts";
@@ -89,16 +91,13 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         onListen: () => {},
         onError: (err) => {
           log.error("request failed", { err });
-          return Response.json({ error: { code: "internal", message: "Internal error" } }, {
-            status: 500,
-          });
+          return errorResponse(500, "internal", "Internal error");
         },
       },
       (req, info) =>
-        ref.host ? ref.host(req, info.remoteAddr.hostname) : Promise.resolve(Response.json(
-          { error: { code: "unavailable", message: "Starting" } },
-          { status: 503 },
-        )),
+        ref.host
+          ? ref.host(req, info.remoteAddr.hostname)
+          : Promise.resolve(errorResponse(503, "unavailable", "Starting")),
     );
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 

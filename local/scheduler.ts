@@ -34,8 +34,6 @@ export class Scheduler {
   readonly #pending = new Set<string>();
   readonly #loops: Promise<void>[] = [];
   #running = false;
-  /** Invocations made, per worker (for tests and /stats of the platform). */
-  readonly invocations = new Map<string, number>();
 
   constructor(opts: SchedulerOptions) {
     this.#opts = opts;
@@ -74,7 +72,6 @@ export class Scheduler {
             headers: { authorization: `Bearer ${this.#opts.serviceRoleKey}` },
           }),
         );
-        this.invocations.set(w.name, (this.invocations.get(w.name) ?? 0) + 1);
         const body = await res.json();
         if (!res.ok) {
           this.#opts.log.warn("worker invocation failed", { worker: w.name, status: res.status });

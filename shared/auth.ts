@@ -13,6 +13,7 @@ import {
 } from "jose";
 import type { Db, Queryable } from "./db.ts";
 import { ApiError } from "./errors.ts";
+import { isUuid } from "./uuid.ts";
 
 /** The database roles a JWT can carry. */
 export type Role = "anon" | "authenticated" | "service_role";
@@ -26,7 +27,6 @@ export interface Caller {
 }
 
 const ROLES = new Set<Role>(["anon", "authenticated", "service_role"]);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * How tokens are checked: HS256 with the project's legacy secret, and asymmetric keys from a
@@ -97,7 +97,7 @@ export class JwtVerifier {
     if (!ROLES.has(role)) throw unauthorized("JWT has no known role claim");
     let userId: string | null = null;
     if (role === "authenticated") {
-      if (typeof payload.sub !== "string" || !UUID.test(payload.sub)) {
+      if (typeof payload.sub !== "string" || !isUuid(payload.sub)) {
         throw unauthorized("JWT of an authenticated user needs a UUID sub claim");
       }
       userId = payload.sub.toLowerCase();

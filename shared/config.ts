@@ -31,7 +31,6 @@ const schema = z.object({
   MAX_IMAGE_BYTES: int(1).default(20 * 1024 * 1024),
   MAX_IMAGE_PIXELS: int(1).default(100_000_000),
   DOWNLOAD_TIMEOUT_MS: int(1).default(15_000),
-  WEBHOOK_SECRET: z.string().optional(),
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
   RATE_LIMIT_PER_MINUTE: int(1).default(120),
   RATE_LIMIT_BURST: int(1).default(60),

@@ -15,8 +15,6 @@ export interface Queryable {
 
 /** A connection (pool) to Postgres. */
 export interface Db extends Queryable {
-  /** Which engine answers: the deployed/real Postgres or the embedded PGlite. */
-  readonly engine: "postgres" | "pglite";
   /** Runs a script of several statements without parameters. */
   exec(script: string): Promise<void>;
   /** Runs a script of several statements in one transaction (a migration). */
@@ -37,7 +35,6 @@ export interface PostgresDbOptions {
 
 /** postgres.js behind the {@linkcode Db} interface. */
 export class PostgresDb implements Db {
-  readonly engine = "postgres" as const;
   readonly #sql: postgres.Sql;
 
   constructor(url: string, options: PostgresDbOptions = {}) {

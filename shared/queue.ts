@@ -50,15 +50,6 @@ export class Queue<T = Record<string, unknown>> {
     }));
   }
 
-  /** Makes a message visible again `vtSeconds` from now. */
-  async setVisibility(msgId: number, vtSeconds: number): Promise<void> {
-    await this.db.query("select pgmq.set_vt($1, $2::bigint, $3::integer)", [
-      this.name,
-      msgId,
-      vtSeconds,
-    ]);
-  }
-
   /** Moves a message to the archive table. */
   async archive(msgId: number): Promise<boolean> {
     const [row] = await this.db.query<{ ok: boolean }>(

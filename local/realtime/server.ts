@@ -13,6 +13,7 @@
  */
 import type { JwtVerifier } from "../../shared/auth.ts";
 import type { Db } from "../../shared/db.ts";
+import { errorResponse } from "../../shared/http_errors.ts";
 import type { Logger } from "../../shared/log.ts";
 import { type Catalog, loadCatalog } from "./catalog.ts";
 import {
@@ -189,8 +190,4 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       await prune(true);
     },
   };
-}
-
-function errorResponse(status: number, code: string, message: string): Response {
-  return Response.json({ error: { code, message } }, { status });
 }

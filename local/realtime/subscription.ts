@@ -4,6 +4,7 @@
  * Its `id` is echoed in the join reply and in every `postgres_changes` message's `ids`: that is
  * how realtime-js routes a change to the callback (RealtimeChannel.ts `_updateFilterMessage`).
  */
+import { isUuid } from "../../shared/uuid.ts";
 import type { Catalog, LoggedTable } from "./catalog.ts";
 import { type Condition, FilterError, matchesFilter, parseFilter } from "./filter.ts";
 
@@ -43,7 +44,6 @@ export interface Binding {
 }
 
 const EVENTS = new Set(["*", "INSERT", "UPDATE", "DELETE"]);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Realtime's ids are `:erlang.phash2(params)`, integers below 2^27. */
 const ID_RANGE = 2 ** 27;
 
@@ -104,7 +104,7 @@ function parseParams(params: Record<string, unknown>, catalog: Catalog): Omit<Bi
 function taskIdOf(table: LoggedTable, conditions: Condition[]): string | null {
   const column = table.schema === "public" && table.table === "tasks" ? "id" : "task_id";
   const named = conditions.find((c) => c.column.name === column && c.op === "eq");
-  return named && UUID.test(named.values[0]) ? named.values[0].toLowerCase() : null;
+  return named && isUuid(named.values[0]) ? named.values[0].toLowerCase() : null;
 }
 
 /** Whether `change` matches the binding's table, event and filter (DELETE: on the old key). */

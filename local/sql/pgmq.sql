@@ -4,10 +4,11 @@
 -- installed there. local/bootstrap.ts runs this script only when neither the extension nor a
 -- `pgmq` schema exists. It reproduces the public API of pgmq 1.5 (schema `pgmq`, function
 -- names, argument names and types, result types, table layout) from pgmq's documented
--- behaviour:
+-- behaviour, for the part of that API Darkroom and its tests use:
 --
---   pgmq.create / create_non_partitioned / create_unlogged / drop_queue / list_queues
---   pgmq.send (+ headers jsonb, + delay int seconds or timestamptz) / send_batch (same overloads)
+--   pgmq.create / drop_queue / list_queues
+--   pgmq.send (+ headers jsonb, + delay int seconds or timestamptz)
+--   pgmq.send_batch (+ headers jsonb[], + delay int seconds)
 --   pgmq.read (with conditional) / read_with_poll / pop / set_vt
 --   pgmq.delete / archive (one msg_id -> boolean, bigint[] -> setof bigint) / purge_queue
 --   pgmq.metrics / metrics_all
@@ -15,7 +16,8 @@
 --
 -- Each queue is a table pgmq.q_<name> (msg_id identity, read_ct, enqueued_at, vt, message,
 -- headers) plus an archive pgmq.a_<name> (the same columns and archived_at); pgmq.meta lists
--- the queues. Not supported here: partitioned queues (they need pg_partman) and notify-insert.
+-- the queues. Not here: partitioned and unlogged queues, detach_archive, notify-insert and the
+-- other pgmq functions nothing in Darkroom calls.
 --
 -- Queue names are checked on EVERY call before any dynamic SQL is built: 1 to 47 characters,
 -- letters, digits and underscore only (stricter than pgmq, never looser), and table names are
@@ -122,9 +124,9 @@ $$;
 -- Creating and dropping queues
 -- ---------------------------------------------------------------------------------------------
 
--- Shared by create / create_non_partitioned / create_unlogged. Safe to call again for a queue
--- that exists: every statement is IF NOT EXISTS / ON CONFLICT DO NOTHING.
-create or replace function pgmq._create_queue(queue_name text, unlogged boolean)
+-- Safe to call again for a queue that exists: every statement is IF NOT EXISTS / ON CONFLICT DO
+-- NOTHING.
+create or replace function pgmq."create"(queue_name text)
 returns void
 language plpgsql
 as $$
@@ -137,7 +139,7 @@ begin
 
   execute format(
     $sql$
-    create %s table if not exists pgmq.%I (
+    create table if not exists pgmq.%I (
       msg_id bigint primary key generated always as identity,
       read_ct integer default 0 not null,
       enqueued_at timestamp with time zone default now() not null,
@@ -146,7 +148,7 @@ begin
       headers jsonb
     )
     $sql$,
-    case when unlogged then 'unlogged' else '' end, qtable
+    qtable
   );
 
   execute format(
@@ -172,59 +174,12 @@ begin
 
   -- GUARD: table names are lower-cased, so 'Jobs' and 'jobs' are one queue: keep one meta row.
   if not exists (
-    select 1 from pgmq.meta m where lower(m.queue_name) = lower(_create_queue.queue_name)
+    select 1 from pgmq.meta m where lower(m.queue_name) = lower("create".queue_name)
   ) then
     insert into pgmq.meta (queue_name, is_partitioned, is_unlogged)
-    values (_create_queue.queue_name, false, unlogged)
+    values ("create".queue_name, false, false)
     on conflict do nothing;
   end if;
-end;
-$$;
-
-create or replace function pgmq.create_non_partitioned(queue_name text)
-returns void
-language sql
-as $$
-  select pgmq._create_queue(queue_name, false);
-$$;
-
-create or replace function pgmq.create_unlogged(queue_name text)
-returns void
-language sql
-as $$
-  select pgmq._create_queue(queue_name, true);
-$$;
-
-create or replace function pgmq."create"(queue_name text)
-returns void
-language sql
-as $$
-  select pgmq._create_queue(queue_name, false);
-$$;
-
--- pgmq needs pg_partman for this; the local engines have none, so it fails as pgmq would.
-create or replace function pgmq.create_partitioned(
-  queue_name text,
-  partition_interval text default '10000',
-  retention_interval text default '100000'
-)
-returns void
-language plpgsql
-as $$
-begin
-  perform pgmq.validate_queue_name(queue_name);
-  raise exception 'pg_partman is required for partitioned queues'
-    using errcode = 'feature_not_supported';
-end;
-$$;
-
--- Archive tables are plain tables here (no extension to detach from): nothing to do.
-create or replace function pgmq.detach_archive(queue_name text)
-returns void
-language plpgsql
-as $$
-begin
-  perform pgmq.validate_queue_name(queue_name);
 end;
 $$;
 
@@ -368,31 +323,6 @@ language sql
 as $$
   select * from pgmq.send_batch(
     queue_name, msgs, null::jsonb[], clock_timestamp() + make_interval(secs => delay)
-  );
-$$;
-
-create or replace function pgmq.send_batch(
-  queue_name text,
-  msgs jsonb[],
-  delay timestamp with time zone
-)
-returns setof bigint
-language sql
-as $$
-  select * from pgmq.send_batch(queue_name, msgs, null::jsonb[], delay);
-$$;
-
-create or replace function pgmq.send_batch(
-  queue_name text,
-  msgs jsonb[],
-  headers jsonb[],
-  delay integer
-)
-returns setof bigint
-language sql
-as $$
-  select * from pgmq.send_batch(
-    queue_name, msgs, headers, clock_timestamp() + make_interval(secs => delay)
   );
 $$;
 

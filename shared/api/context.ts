@@ -29,8 +29,8 @@ export interface ApiDeps {
   streamPollMs?: number;
 }
 
-/** The Hono environment: the verified caller of the request. */
-export type ApiEnv = { Variables: { caller: Caller; requestId: string } };
+/** The Hono environment: the verified caller, and a logger bound to the request's id. */
+export type ApiEnv = { Variables: { caller: Caller; log: Logger } };
 
 /** The app type routes register on. */
 export type ApiApp = OpenAPIHono<ApiEnv>;

@@ -2,16 +2,11 @@
  * @module api/errors — turns anything thrown in a handler into `{error: {code, message}}` with
  * a fitting status, never a stack trace.
  */
-import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { ApiError } from "../errors.ts";
 import { isConnectionError } from "../db.ts";
+import { errorResponse } from "../http_errors.ts";
 import type { Logger } from "../log.ts";
-
-/** The JSON error body. */
-export function errorBody(code: string, message: string) {
-  return { error: { code, message } };
-}
 
 const PG_CLIENT_ERRORS: Record<string, [number, string]> = {
   "22P02": [400, "invalid_request"], // invalid_text_representation
@@ -22,10 +17,13 @@ const PG_CLIENT_ERRORS: Record<string, [number, string]> = {
   "42501": [403, "forbidden"], // insufficient_privilege
 };
 
-/** Maps an error to a Response; unexpected errors are logged and answered without detail. */
-export function errorResponse(err: unknown, c: Context, log: Logger): Response {
+/**
+ * Maps an error thrown while answering a request for `path` to a Response; unexpected errors
+ * are logged and answered without detail.
+ */
+export function responseForError(err: unknown, path: string, log: Logger): Response {
   if (err instanceof ApiError) {
-    return c.json(errorBody(err.code, err.message), err.status as 400, err.headers);
+    return errorResponse(err.status, err.code, err.message, err.headers);
   }
   if (err instanceof HTTPException) {
     const status = err.status;
@@ -37,17 +35,17 @@ export function errorResponse(err: unknown, c: Context, log: Logger): Response {
       ? "not_found"
       : "invalid_request";
     const message = status === 413 ? "Request body is too large" : err.message || "Bad request";
-    return c.json(errorBody(code, message), status);
+    return errorResponse(status, code, message);
   }
   const pgCode = (err as { code?: string })?.code;
   if (pgCode && PG_CLIENT_ERRORS[pgCode]) {
     const [status, code] = PG_CLIENT_ERRORS[pgCode];
-    return c.json(errorBody(code, "The request names a value the database rejects"), status as 400);
+    return errorResponse(status, code, "The request names a value the database rejects");
   }
   if (isConnectionError(err)) {
     log.error("database unavailable", { err });
-    return c.json(errorBody("unavailable", "The database is unavailable, try again later"), 503);
+    return errorResponse(503, "unavailable", "The database is unavailable, try again later");
   }
-  log.error("unhandled error", { err, path: new URL(c.req.url).pathname });
-  return c.json(errorBody("internal", "Internal error"), 500);
+  log.error("unhandled error", { err, path });
+  return errorResponse(500, "internal", "Internal error");
 }

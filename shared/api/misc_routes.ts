@@ -181,12 +181,12 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
     try {
       const missing = await missingQueues(deps.db);
       if (missing.length > 0) {
-        deps.log.warn("health check: queues missing", { queues: missing });
+        c.get("log").warn("health check: queues missing", { queues: missing });
         return c.json({ ok: false, db: "ok" as const, queues: "missing" as const }, 503);
       }
       return c.json({ ok: true, db: "ok" as const, queues: "ok" as const }, 200);
     } catch (err) {
-      deps.log.warn("health check failed", { err });
+      c.get("log").warn("health check failed", { err });
       return c.json({ ok: false, db: "unreachable" as const, queues: "unknown" as const }, 503);
     }
   });

@@ -4,6 +4,7 @@
 import { z } from "@hono/zod-openapi";
 import { type Stage, STAGE_NAMES } from "../stages.ts";
 import { TASK_STATUSES } from "../tasks.ts";
+import { UUID_PATTERN } from "../uuid.ts";
 
 const httpUrl = (what: string) =>
   z.string().max(2048, `${what} is longer than 2048 characters`).refine((v) => {
@@ -21,7 +22,8 @@ const httpUrl = (what: string) =>
 export const NewTaskSchema = z.object({
   imageUrl: httpUrl("imageUrl").openapi({ example: "https://example.com/photo.jpg" }),
   callbackUrl: httpUrl("callbackUrl").optional().openapi({
-    description: "Receives a signed webhook when the task ends",
+    description:
+      "Stored with the task for the completion callback, which is planned: nothing is sent to it yet",
   }),
   options: z.record(z.string(), z.unknown()).optional()
     .refine(
@@ -101,9 +103,14 @@ export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string() }),
 }).openapi("Error");
 
-/** The :id path parameter. */
+/** A UUID in any case ({@linkcode UUID_PATTERN}), handed on lower-cased. */
+export const UuidSchema = z.string()
+  .regex(UUID_PATTERN, "must be a UUID")
+  .transform((v) => v.toLowerCase());
+
+/** The :id path parameter: a task id (400 when it is not a UUID). */
 export const TaskIdParam = z.object({
-  id: z.string().openapi({ param: { name: "id", in: "path" }, example: crypto.randomUUID() }),
+  id: UuidSchema.openapi({ param: { name: "id", in: "path" }, example: crypto.randomUUID() }),
 });
 
 /** An image under a tag. */

@@ -96,7 +96,7 @@ export function registerStreamRoutes(app: ApiApp, deps: ApiDeps): void {
         await waitForEvents(deps.eventsSignal, pollMs, ended);
       }
     }, async (err, stream) => {
-      deps.log.warn("event stream ended by error", { err });
+      c.get("log").warn("event stream ended by error", { err });
       await stream.close();
     }) as unknown as Response;
   });

@@ -17,6 +17,7 @@ import {
   type TransitionResult,
 } from "../tasks.ts";
 import { blockedHostnameReason } from "../net/address_policy.ts";
+import { isUuid } from "../uuid.ts";
 import { rateLimitSubject, takeRateLimitTokens } from "../rate_limit.ts";
 import type { Caller } from "../auth.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
@@ -31,11 +32,12 @@ import {
   TaskSchema,
 } from "./schemas.ts";
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Checks an :id is a UUID (400 otherwise) and returns it lowercased. */
+/**
+ * Checks a task id given outside the path (e.g. `?taskId=`) is a UUID (400 otherwise) and
+ * returns it lowercased; the :id path parameter is checked by its schema, {@linkcode TaskIdParam}.
+ */
 export function taskIdOf(id: string): string {
-  if (!UUID.test(id)) {
+  if (!isUuid(id)) {
     throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${id.slice(0, 64)}`);
   }
   return id.toLowerCase();
@@ -195,7 +197,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
   });
 
   app.openapi(getTaskRoute, async (c) => {
-    const id = taskIdOf(c.req.valid("param").id);
+    const id = c.req.valid("param").id;
     const task = await asCaller(deps.db, c.get("caller"), (tx) => getTask(tx, id), { taskId: id });
     if (!task) throw new ApiError(404, "not_found", `Task ${id} not found`);
     return c.json(task, 200);
@@ -203,7 +205,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
 
   const signedBlob = (blob: "image" | "thumbnail", summary: string) =>
     app.openapi(blobRoute(blob, summary), async (c) => {
-      const id = taskIdOf(c.req.valid("param").id);
+      const id = c.req.valid("param").id;
       const [known, paths] = await asCaller(
         deps.db,
         c.get("caller"),
@@ -219,7 +221,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
   signedBlob("thumbnail", "Redirects to a short-lived signed URL of the camera's embedded preview");
 
   app.openapi(taskEventsRoute, async (c) => {
-    const id = taskIdOf(c.req.valid("param").id);
+    const id = c.req.valid("param").id;
     const events = await asCaller(deps.db, c.get("caller"), async (tx) => {
       return await taskExists(tx, id) ? await listTaskEvents(tx, id) : null;
     }, { taskId: id });
@@ -234,7 +236,7 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     allowed: string,
   ) =>
     app.openapi(transitionRoute(action, summary), async (c) => {
-      const id = taskIdOf(c.req.valid("param").id);
+      const id = c.req.valid("param").id;
       const result = await asCaller(deps.db, c.get("caller"), (tx) => fn(tx, id), { taskId: id });
       if (!result) throw new ApiError(404, "not_found", `Task ${id} not found`);
       if (!result.changed) {

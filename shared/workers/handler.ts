@@ -5,6 +5,7 @@
 import type { JwtVerifier } from "../auth.ts";
 import { ApiError } from "../errors.ts";
 import { isConnectionError } from "../db.ts";
+import { errorResponse } from "../http_errors.ts";
 import { type RunnerDeps, runStageBatch, type StageDefinition } from "../stage_runner.ts";
 import type { Stage } from "../stages.ts";
 
@@ -27,17 +28,13 @@ export function createWorkerHandler<S extends Stage>(
       return Response.json(summary);
     } catch (err) {
       if (err instanceof ApiError) {
-        return Response.json({ error: { code: err.code, message: err.message } }, {
-          status: err.status,
-        });
+        return errorResponse(err.status, err.code, err.message, err.headers);
       }
       const unavailable = isConnectionError(err);
       deps.log.error("worker invocation failed", { worker: def.source, err });
-      return Response.json({
-        error: unavailable
-          ? { code: "unavailable", message: "The database is unavailable" }
-          : { code: "internal", message: "Internal error" },
-      }, { status: unavailable ? 503 : 500 });
+      return unavailable
+        ? errorResponse(503, "unavailable", "The database is unavailable")
+        : errorResponse(500, "internal", "Internal error");
     }
   };
 }

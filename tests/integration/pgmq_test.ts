@@ -128,17 +128,6 @@ test("pgmq.create() makes a queue and its archive; list_queues() and drop_queue(
   assert.ok(!after.some((r) => r.queue_name === q));
 });
 
-test("pgmq.create_unlogged() makes an unlogged queue that list_queues() reports", async () => {
-  const q = `unlogged_${queueNo++}`;
-  await t.db.query("select pgmq.create_unlogged($1)", [q]);
-  const [row] = await t.db.query<{ is_unlogged: boolean }>(
-    "select is_unlogged from pgmq.list_queues() where queue_name = $1",
-    [q],
-  );
-  assert.equal(row.is_unlogged, true);
-  assert.equal(typeof (await send(q, { a: 1 })), "number");
-});
-
 test("pgmq.send() returns increasing ids and stores message and headers", async () => {
   const q = await newQueue();
   const a = await send(q, { n: 1 });
