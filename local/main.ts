@@ -49,6 +49,8 @@ Darkroom is running.
 }
         anon key: ${platform.anonKey}
 service_role key: ${platform.serviceRoleKey}
+ publishable key: ${platform.publishableKey}
+      secret key: ${platform.secretKey}
 
 Stop with Ctrl+C.
 `);

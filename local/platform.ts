@@ -17,7 +17,7 @@ import { readWorkerQueues } from "../shared/stages.ts";
 import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
 import { ComputePool } from "./compute/pool.ts";
 import { createFunctionHost } from "./function_host.ts";
-import { platformKey } from "./keys.ts";
+import { platformApiKeys, platformKey } from "./keys.ts";
 import { PGliteDb } from "./pglite_db.ts";
 import { Scheduler } from "./scheduler.ts";
 import { createRealtime, type Realtime } from "./realtime/server.ts";
@@ -27,8 +27,14 @@ import { storageRoute } from "./storage_route.ts";
 export interface Platform {
   /** Base URL, e.g. http://127.0.0.1:54321 */
   url: string;
+  /** The legacy anon key (a JWT). */
   anonKey: string;
+  /** The legacy service_role key (a JWT). */
   serviceRoleKey: string;
+  /** `sb_publishable_…`, acting as anon. */
+  publishableKey: string;
+  /** `sb_secret_…`, acting as service_role. */
+  secretKey: string;
   db: Db;
   bootstrap: BootstrapReport;
   scheduler: Scheduler;
@@ -71,7 +77,11 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     const bootstrap = await bootstrapDatabase(db);
     const anonKey = await platformKey("anon", config.JWT_SECRET);
     const serviceRoleKey = await platformKey("service_role", config.JWT_SECRET);
-    const verifier = new JwtVerifier({ secret: config.JWT_SECRET });
+    const { publishableKey, secretKey } = await platformApiKeys(config.JWT_SECRET);
+    const verifier = new JwtVerifier({
+      secret: config.JWT_SECRET,
+      apiKeys: { publishable: [publishableKey], secret: [secretKey] },
+    });
     realtime = createRealtime({ db, verifier, log });
     await realtime.installSql();
     const eventsSignal = new EventTarget();
@@ -141,6 +151,8 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       url: baseUrl,
       anonKey,
       serviceRoleKey,
+      publishableKey,
+      secretKey,
       db,
       bootstrap,
       scheduler,

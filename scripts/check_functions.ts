@@ -2,14 +2,29 @@
  * @module check_functions — resolves each edge function's module graph the way the Supabase CLI
  * does (its own deno.json / deno.jsonc / import_map.json, else `import_map` under
  * `[functions.<name>]` in config.toml, else supabase/functions/import_map.json; never the root
- * deno.json), fails on any unresolved import, and prints each graph's size against the 20 MB
- * limit of a deployed function. Part of `deno task check`.
+ * deno.json), fails on any unresolved import or on a package the function must not carry
+ * ({@linkcode DENY}), and prints each graph's size against the 20 MB limit of a deployed
+ * function. Part of `deno task check`.
  */
 
 const FUNCTIONS = new URL("../supabase/functions/", import.meta.url);
 const CONFIG_TOML = new URL("../supabase/config.toml", import.meta.url);
 const LIMIT_BYTES = 20 * 1024 * 1024;
 const RUNNABLE = /\.(m?js|cjs|json|wasm)$/;
+
+const HTTP_FRAMEWORK = ["hono", "@hono/zod-openapi"];
+const DECODERS = ["jpeg-js", "fast-png", "omggif"];
+/**
+ * Packages each function must not import: each carries only what it runs. The api decodes no
+ * image and calls no model; the workers serve no Hono app; the download worker only fetches,
+ * sniffs and stores; only the ai worker calls OpenAI. A function missing here fails the check.
+ */
+const DENY: Record<string, string[]> = {
+  "api": ["exifr", ...DECODERS, "image-size", "file-type", "openai"],
+  "download-worker": [...HTTP_FRAMEWORK, "exifr", ...DECODERS, "image-size", "openai"],
+  "metadata-worker": [...HTTP_FRAMEWORK, "openai"],
+  "ai-worker": [...HTTP_FRAMEWORK],
+};
 
 interface InfoModule {
   specifier: string;
@@ -106,6 +121,18 @@ for await (const entry of Deno.readDir(FUNCTIONS)) {
     console.error(`${name}: graph of ${total} bytes may be over the 20 MB limit of a function`);
   }
   const pkgs = Object.values(info.npmPackages ?? {}).map((p) => p.name).sort();
+  const deny = DENY[name];
+  if (!deny) {
+    console.error(
+      `${name}: no deny list in scripts/check_functions.ts; write down what it must not import`,
+    );
+    failed = true;
+  }
+  const denied = pkgs.filter((p) => deny?.includes(p));
+  if (denied.length > 0) {
+    console.error(`${name}: imports ${denied.join(", ")}, which it must not carry`);
+    failed = true;
+  }
   rows.push(
     `${name.padEnd(16)} ${(total / 1024 / 1024).toFixed(1).padStart(5)} MB  ${
       String(info.modules.length).padStart(4)

@@ -1,6 +1,7 @@
 /**
- * @module auth — verifies Supabase JWTs as the platform's `verify_jwt` does, and runs a
- * caller's queries under their role and claims so that row level security decides what they see.
+ * @module auth — verifies Supabase JWTs as the platform's `verify_jwt` does, and the project's API
+ * keys (`sb_publishable_…` as anon, `sb_secret_…` as service_role), and runs a caller's queries
+ * under their role and claims so that row level security decides what they see.
  */
 import {
   createLocalJWKSet,
@@ -18,7 +19,7 @@ import { isUuid } from "./uuid.ts";
 /** The database roles a JWT can carry. */
 export type Role = "anon" | "authenticated" | "service_role";
 
-/** Who is calling: their role, user id (authenticated only) and all claims. */
+/** Who is calling: their role, user id (authenticated only) and all claims (`{role}` for a key). */
 export interface Caller {
   role: Role;
   /** The user id (`sub`) of an authenticated caller. */
@@ -39,12 +40,63 @@ export interface JwtVerifierOptions {
   jwksUrl?: string;
   /** The JWKS itself (`{keys: [...]}`), as Edge Functions receive it in SUPABASE_JWKS. */
   jwks?: JSONWebKeySet;
+  /** The project's API keys; without them, every `sb_` key is refused. */
+  apiKeys?: ApiKeys;
 }
 
-/** Verifies `Authorization: Bearer` tokens; throws ApiError 401 with a reason. */
+/** The project's API keys, compared as opaque strings in constant time. */
+export interface ApiKeys {
+  /** Keys acting as anon: the values of SUPABASE_PUBLISHABLE_KEYS (`sb_publishable_…`). */
+  publishable?: string[];
+  /** Keys acting as service_role: the values of SUPABASE_SECRET_KEYS (`sb_secret_…`). */
+  secret?: string[];
+}
+
+/** One configured key, kept only as its HMAC under a per-process random key. */
+interface KeyDigest {
+  role: "anon" | "service_role";
+  mac: Uint8Array;
+}
+
+/**
+ * The configured keys as HMACs under a random key: comparing two MACs in constant time reveals
+ * nothing about a key, whatever the lengths (the MAC key never leaves this process).
+ */
+async function digestKeys(keys: ApiKeys): Promise<{ hmac: CryptoKey; digests: KeyDigest[] }> {
+  const hmac = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const digests: KeyDigest[] = [];
+  const entries = [
+    ...(keys.publishable ?? []).map((k) => ["anon", k] as const),
+    ...(keys.secret ?? []).map((k) => ["service_role", k] as const),
+  ];
+  for (const [role, key] of entries) {
+    digests.push({ role, mac: await macOf(hmac, key) });
+  }
+  return { hmac, digests };
+}
+
+async function macOf(hmac: CryptoKey, value: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await crypto.subtle.sign("HMAC", hmac, new TextEncoder().encode(value)),
+  );
+}
+
+/** Equal byte arrays of the same length, in time independent of where they differ. */
+function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+/**
+ * Verifies callers as Supabase does: a JWT or an API key in `Authorization: Bearer`, or an API key
+ * in `apikey`; throws ApiError 401 with a reason.
+ */
 export class JwtVerifier {
   readonly #secret?: Uint8Array;
   readonly #jwks?: JWTVerifyGetKey;
+  readonly #keys?: Promise<{ hmac: CryptoKey; digests: KeyDigest[] }>;
 
   constructor(options: JwtVerifierOptions) {
     if (options.secret) this.#secret = new TextEncoder().encode(options.secret);
@@ -53,19 +105,61 @@ export class JwtVerifier {
     if (!this.#secret && !this.#jwks) {
       throw new Error("JwtVerifier needs a secret or a JWKS: it would accept no token");
     }
+    const keys = options.apiKeys;
+    if (keys && (keys.publishable?.length || keys.secret?.length)) {
+      if ([...keys.publishable ?? [], ...keys.secret ?? []].some((k) => !k)) {
+        throw new Error("JwtVerifier was given an empty API key: it would match an empty header");
+      }
+      this.#keys = digestKeys(keys);
+    }
   }
 
-  /** The caller of a request, from its Authorization header. */
+  /**
+   * The caller of a request. A JWT in Authorization decides the role, as on Supabase (the apikey
+   * names the project, the JWT the user); an API key may come in either header. An `sb_` apikey
+   * must be one of the project's even next to a JWT: a wrong key is refused, never ignored.
+   */
   async callerOf(req: Request): Promise<Caller> {
     const header = req.headers.get("authorization");
-    if (!header) throw unauthorized("Missing authorization header");
-    const m = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!m) throw unauthorized("Authorization header is not a Bearer token");
-    return await this.verify(m[1]);
+    const apikey = req.headers.get("apikey")?.trim() || null;
+    let keyCaller: Caller | undefined;
+    if (apikey?.startsWith("sb_")) keyCaller = await this.verify(apikey);
+    if (header) {
+      const m = /^Bearer\s+(\S+)$/i.exec(header);
+      if (!m) throw unauthorized("Authorization header is not a Bearer token");
+      if (m[1] === apikey && keyCaller) return keyCaller; // pg_net and supabase-js send it twice
+      return await this.verify(m[1]);
+    }
+    if (keyCaller) return keyCaller;
+    // Without Authorization, a legacy key in apikey is a JWT (Supabase's gateway reads it so).
+    if (apikey) return await this.verify(apikey);
+    throw unauthorized("Missing authorization header");
   }
 
-  /** Verifies one token. */
+  /** Verifies one token: one of the project's API keys, or a JWT. */
   async verify(token: string): Promise<Caller> {
+    if (token.startsWith("sb_")) {
+      const role = await this.#keyRole(token);
+      if (!role) throw unauthorized("Invalid API key");
+      return { role, userId: null, claims: { role } };
+    }
+    return await this.#verifyJwt(token);
+  }
+
+  /** The role of a configured key, checking every key whatever matches first. */
+  async #keyRole(token: string): Promise<"anon" | "service_role" | null> {
+    if (!this.#keys) return null;
+    const { hmac, digests } = await this.#keys;
+    const mac = await macOf(hmac, token);
+    let role: "anon" | "service_role" | null = null;
+    for (const d of digests) {
+      // A key listed under both names gets the lesser role.
+      if (timingSafeEqual(mac, d.mac) && role !== "anon") role = d.role;
+    }
+    return role;
+  }
+
+  async #verifyJwt(token: string): Promise<Caller> {
     let payload: JWTPayload;
     try {
       const header = JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));

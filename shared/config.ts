@@ -26,6 +26,7 @@ const schema = z.object({
   STORAGE_BUCKET: z.string().min(1).default("images"),
   SUPABASE_URL: z.url().optional(),
   SUPABASE_SERVICE_ROLE_KEY: z.string().optional(),
+  SUPABASE_SECRET_KEYS: z.string().optional(),
   ALLOW_PRIVATE_NETWORK: bool.default(false),
   MAX_ATTEMPTS: int(1).max(100).default(5),
   MAX_IMAGE_BYTES: int(1).default(20 * 1024 * 1024),
@@ -44,6 +45,11 @@ const schema = z.object({
 /** Darkroom's configuration. */
 export type Config = Omit<z.infer<typeof schema>, "STORAGE_BACKEND"> & {
   STORAGE_BACKEND: "fs" | "supabase";
+  /**
+   * The key Storage is called with (it bypasses Storage RLS): SUPABASE_SERVICE_ROLE_KEY, else the
+   * `default` (or first) key of SUPABASE_SECRET_KEYS; undefined when neither is set.
+   */
+  storageKey: string | undefined;
   /** The database to connect to: DATABASE_URL, else SUPABASE_DB_URL, else undefined (embedded). */
   databaseUrl: string | undefined;
 };
@@ -73,21 +79,57 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
   }
   const data = parsed.data;
-  // On Supabase (SUPABASE_URL and the service key are set) blobs go to Storage unless told otherwise.
+  // A project whose legacy keys are disabled has no SUPABASE_SERVICE_ROLE_KEY: a secret key
+  // serves Storage as well.
+  const storageKey = data.SUPABASE_SERVICE_ROLE_KEY ??
+    firstKey(parseKeySet("SUPABASE_SECRET_KEYS", data.SUPABASE_SECRET_KEYS));
+  // On Supabase (SUPABASE_URL and a service key are set) blobs go to Storage unless told otherwise.
   const c = {
     ...data,
+    storageKey,
     STORAGE_BACKEND: data.STORAGE_BACKEND ??
-      (data.SUPABASE_URL && data.SUPABASE_SERVICE_ROLE_KEY ? "supabase" as const : "fs" as const),
+      (data.SUPABASE_URL && storageKey ? "supabase" as const : "fs" as const),
   };
   if (c.AI_PROVIDER === "openai" && !c.OPENAI_API_KEY) {
     throw new ConfigError(
       "Invalid configuration: OPENAI_API_KEY is required when AI_PROVIDER=openai",
     );
   }
-  if (c.STORAGE_BACKEND === "supabase" && (!c.SUPABASE_URL || !c.SUPABASE_SERVICE_ROLE_KEY)) {
+  if (c.STORAGE_BACKEND === "supabase" && (!c.SUPABASE_URL || !c.storageKey)) {
     throw new ConfigError(
-      "Invalid configuration: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY are required when STORAGE_BACKEND=supabase",
+      "Invalid configuration: SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY (or SUPABASE_SECRET_KEYS) are required when STORAGE_BACKEND=supabase",
     );
   }
   return { ...c, databaseUrl: c.DATABASE_URL ?? c.SUPABASE_DB_URL };
+}
+
+/**
+ * Parses a key set as Supabase gives it to functions (SUPABASE_PUBLISHABLE_KEYS,
+ * SUPABASE_SECRET_KEYS): a JSON object from a key's name to the key. Unset is an empty set.
+ *
+ * @example
+ * parseKeySet("SUPABASE_SECRET_KEYS", '{"default":"sb_secret_abc"}'); // {default: "sb_secret_abc"}
+ */
+export function parseKeySet(name: string, raw: string | undefined): Record<string, string> {
+  if (raw === undefined || raw.trim() === "") return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`Invalid configuration: ${name}: not JSON`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`Invalid configuration: ${name}: not an object of named keys`);
+  }
+  for (const [key, value] of Object.entries(parsed)) {
+    if (typeof value !== "string" || value.trim() === "") {
+      throw new ConfigError(`Invalid configuration: ${name}: key ${key} is not a non-empty string`);
+    }
+  }
+  return parsed as Record<string, string>;
+}
+
+/** The `default` key of a set, else its first; what supabase-js' admin clients take. */
+function firstKey(keys: Record<string, string>): string | undefined {
+  return keys.default ?? Object.values(keys)[0];
 }

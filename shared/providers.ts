@@ -1,13 +1,13 @@
 /**
- * @module providers — picks the AI provider and the blob store the configuration names.
+ * @module providers — picks the AI provider the configuration names (and re-exports the blob
+ * store's factory for the local platform, which runs every function).
  */
 import { createLocalProvider } from "./ai/local.ts";
 import { createOpenAiProvider } from "./ai/openai.ts";
 import type { AiProvider } from "./ai/types.ts";
 import type { Config } from "./config.ts";
-import type { BlobStore } from "./storage/blob_store.ts";
-import { FsBlobStore } from "./storage/fs_store.ts";
-import { SupabaseBlobStore } from "./storage/supabase_store.ts";
+
+export { createStore } from "./storage/create_store.ts";
 
 /** The provider AI_PROVIDER names. */
 export function createProvider(config: Config): AiProvider {
@@ -20,21 +20,4 @@ export function createProvider(config: Config): AiProvider {
     });
   }
   return createLocalProvider();
-}
-
-/** The store STORAGE_BACKEND names; `publicBaseUrl` is where the local platform serves. */
-export function createStore(config: Config, opts: { publicBaseUrl: string }): BlobStore {
-  if (config.STORAGE_BACKEND === "supabase") {
-    return new SupabaseBlobStore({
-      supabaseUrl: config.SUPABASE_URL ?? "",
-      serviceRoleKey: config.SUPABASE_SERVICE_ROLE_KEY ?? "",
-      bucket: config.STORAGE_BUCKET,
-    });
-  }
-  return new FsBlobStore({
-    root: `${config.DATA_DIR}/storage`,
-    publicBaseUrl: opts.publicBaseUrl,
-    signingSecret: config.JWT_SECRET,
-    bucket: config.STORAGE_BUCKET,
-  });
 }

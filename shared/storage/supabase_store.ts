@@ -1,6 +1,6 @@
 /**
  * @module supabase_store — blobs in a private Supabase Storage bucket, through supabase-js with
- * the service role key (which bypasses Storage RLS; never hand it to a client).
+ * a service key (which bypasses Storage RLS; never hand it to a client).
  */
 import { createClient } from "@supabase/supabase-js";
 import { StageError } from "../errors.ts";
@@ -15,7 +15,7 @@ import {
 export interface SupabaseBlobStoreOptions {
   /** The project URL (SUPABASE_URL). */
   supabaseUrl: string;
-  /** SUPABASE_SERVICE_ROLE_KEY. */
+  /** A key acting as service_role: SUPABASE_SERVICE_ROLE_KEY or an `sb_secret_…` key. */
   serviceRoleKey: string;
   /** The bucket (STORAGE_BUCKET); private. */
   bucket: string;

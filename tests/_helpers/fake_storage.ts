@@ -13,7 +13,8 @@
  *
  * Errors are as storage-api renders them: HTTP 400 (500 for 500s) with the real status as a
  * string, `{statusCode: "404", code: "NoSuchKey", error, message}`. Requests need
- * `Authorization: Bearer <service role JWT>` and `apikey`, signed with `jwtSecret`.
+ * `Authorization: Bearer <service role JWT>` and `apikey`, signed with `jwtSecret`, or the
+ * `secretKey` (an `sb_secret_…` key) in `apikey` (and in Authorization, if there is one).
  */
 import { jwtVerify, SignJWT } from "jose";
 
@@ -47,6 +48,8 @@ export interface FakeStorageOptions {
   buckets?: string[];
   /** HS256 secret for the service role key and signed URL tokens; default a fixed test secret. */
   jwtSecret?: string;
+  /** An `sb_secret_…` key the server also accepts, as Storage accepts a project's secret keys. */
+  secretKey?: string;
 }
 
 type Body = Record<string, unknown>;
@@ -81,7 +84,11 @@ export async function startFakeStorage(opts: FakeStorageOptions = {}): Promise<F
 
   const authorized = async (req: Request) => {
     const bearer = req.headers.get("authorization")?.replace(/^Bearer /, "") ?? "";
-    if (!req.headers.get("apikey")) return false;
+    const apikey = req.headers.get("apikey");
+    if (!apikey) return false;
+    if (opts.secretKey && apikey === opts.secretKey) {
+      return !req.headers.has("authorization") || bearer === opts.secretKey;
+    }
     try {
       const { payload } = await jwtVerify(bearer, secret);
       return payload.role === "service_role";

@@ -1,5 +1,4 @@
-// The `ai-worker` edge function: wiring only; the handler lives in shared/functions.ts.
-import { edgeDeps } from "../../../shared/edge.ts";
-import { createAiWorker } from "../../../shared/functions.ts";
+// The `ai-worker` edge function: wiring only; the handler lives in shared/functions/ai_worker.ts.
+import { edgeAiWorker } from "../../../shared/functions/ai_worker.ts";
 
-Deno.serve(createAiWorker(edgeDeps()));
+Deno.serve(edgeAiWorker());

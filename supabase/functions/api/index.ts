@@ -1,5 +1,4 @@
-// The `api` edge function: wiring only; the handler lives in shared/functions.ts.
-import { edgeDeps } from "../../../shared/edge.ts";
-import { createApiHandler } from "../../../shared/functions.ts";
+// The `api` edge function: wiring only; the handler lives in shared/functions/api.ts.
+import { edgeApiHandler } from "../../../shared/functions/api.ts";
 
-Deno.serve(createApiHandler(edgeDeps()));
+Deno.serve(edgeApiHandler());

@@ -1,5 +1,4 @@
-// The `download-worker` edge function: wiring only; the handler lives in shared/functions.ts.
-import { edgeDeps } from "../../../shared/edge.ts";
-import { createDownloadWorker } from "../../../shared/functions.ts";
+// The `download-worker` edge function: wiring only; the handler lives in shared/functions/download_worker.ts.
+import { edgeDownloadWorker } from "../../../shared/functions/download_worker.ts";
 
-Deno.serve(createDownloadWorker(edgeDeps()));
+Deno.serve(edgeDownloadWorker());

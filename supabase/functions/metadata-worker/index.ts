@@ -1,5 +1,4 @@
-// The `metadata-worker` edge function: wiring only; the handler lives in shared/functions.ts.
-import { edgeDeps } from "../../../shared/edge.ts";
-import { createMetadataWorker } from "../../../shared/functions.ts";
+// The `metadata-worker` edge function: wiring only; the handler lives in shared/functions/metadata_worker.ts.
+import { edgeMetadataWorker } from "../../../shared/functions/metadata_worker.ts";
 
-Deno.serve(createMetadataWorker(edgeDeps()));
+Deno.serve(edgeMetadataWorker());
