@@ -23,6 +23,8 @@ returns void
 language plpgsql
 set search_path = ''
 as $$
+declare
+  v_topic text := current_setting('realtime.topic', true);
 begin
   -- GUARD: no Realtime in this database (plain PostgreSQL, PGlite): nothing to send to.
   if to_regprocedure('realtime.send(jsonb,text,text,boolean)') is null then
@@ -35,6 +37,9 @@ begin
   if p_owner is not null then
     perform realtime.send(p_payload, p_event, 'user:' || p_owner::text, true);
   end if;
+  -- realtime.send sets realtime.topic for the rest of the transaction: put it back, so the
+  -- policies that read it see only the topic a Realtime server names.
+  perform set_config('realtime.topic', coalesce(v_topic, ''), true);
 end
 $$;
 

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { openTestDb } from "../_helpers/db.ts";
 import { startRealtimeServer } from "../_helpers/realtime.ts";
-import { signJwt } from "../../shared/auth.ts";
+import { asCaller, type Caller, signJwt } from "../../shared/auth.ts";
 import { DEV_JWT_SECRET } from "../../shared/config.ts";
 import { applyMigrations, installPgmqIfMissing } from "../../local/bootstrap.ts";
 
@@ -203,6 +203,27 @@ Deno.test("the broadcast migration applies, and tasks change, where no realtime 
       [row.task_id],
     );
     assert.equal(task.status, "cancelled");
+  } finally {
+    await t.close();
+  }
+});
+
+Deno.test("a broadcasting change leaves realtime.topic unset for the rest of the transaction", async () => {
+  const t = await openTestDb();
+  try {
+    const anon: Caller = { role: "anon", userId: null, claims: { role: "anon" } };
+    const [row] = await asCaller(t.db, anon, async (tx) => {
+      await tx.query("select * from public.create_task(p_image_url => 'http://e.com/a.jpg')");
+      // realtime.send SET LOCALs the topic; left set, it would name the task to the policies.
+      return await tx.query<{ topic: string | null; visible: number }>(
+        "select realtime.topic() as topic, (select count(*)::int from public.tasks) as visible",
+      );
+    });
+    assert.deepEqual(row, { topic: null, visible: 0 });
+    const [sent] = await t.db.query<{ n: number }>(
+      "select count(*)::int as n from realtime.messages where extension = 'broadcast'",
+    );
+    assert.ok(sent.n >= 2, "the task's state and task.created were sent");
   } finally {
     await t.close();
   }
