@@ -1,7 +1,7 @@
 /**
  * @module bootstrap — prepares a database the way `supabase db push` finds one on Supabase:
- * the Supabase stand-ins (roles, auth.uid(), the realtime publication), pgmq where the extension
- * is missing, then every migration in supabase/migrations applied once and recorded.
+ * the Supabase stand-ins (roles, auth.uid(), the realtime publication and schema), pgmq where
+ * the extension is missing, then every migration in supabase/migrations applied once and recorded.
  */
 import type { Db } from "../shared/db.ts";
 
@@ -24,9 +24,14 @@ export interface BootstrapReport {
   applied: string[];
 }
 
-/** Installs the Supabase stand-ins; each statement is guarded, so this is safe to repeat. */
+/**
+ * Installs the Supabase stand-ins (roles, auth, and the `realtime` schema Broadcast from the
+ * database writes to, which the migrations look for); each statement is guarded, so this is safe
+ * to repeat.
+ */
 export async function installSupabaseStandIns(db: Db): Promise<void> {
   await db.exec(await Deno.readTextFile(new URL("sql/supabase_stand_ins.sql", here)));
+  await db.exec(await Deno.readTextFile(new URL("sql/realtime_stand_in.sql", here)));
 }
 
 /**

@@ -1,14 +1,10 @@
 /**
  * @module realtime/change_log — reads `_realtime.changes` (local/sql/realtime_changes.sql)
- * without ever skipping a row.
- *
- * The cursor is `(tx_id, seq)`, not `seq` alone: a row is handed out only once its transaction
- * is older than every transaction still in flight (`pg_snapshot_xmin`), and rows are read in
- * `(tx_id, seq)` order. A transaction with a lower xid than the cursor's can no longer write,
- * so nothing can appear behind the cursor — even when an older transaction inserts a higher
- * `seq` and commits before a younger one holding a lower `seq`, which a `seq` cursor would skip.
+ * without ever skipping a row, by the settled cursor of shared/settled_cursor.ts; and the
+ * snapshots that decide which changes a channel that just joined gets.
  */
 import type { Db } from "../../shared/db.ts";
+import { settledAfter } from "../../shared/settled_cursor.ts";
 import type { Change } from "./subscription.ts";
 
 /** Where the reader is: the last row handed out. */
@@ -72,14 +68,16 @@ export async function readChanges(
   limit: number,
 ): Promise<{ changes: Change[]; cursor: Cursor }> {
   const rows = await db.query<ChangeRow>(
-    `select seq, tx_id::text as tx_id, schema_name, table_name, type, record, old_record,
-            to_char(commit_ts at time zone 'utc', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-              as commit_timestamp
-       from _realtime.changes
-      where (tx_id, seq) > ($1::xid8, $2::bigint)
-        and tx_id < pg_snapshot_xmin(pg_current_snapshot())
-      order by tx_id, seq
-      limit ${limit}`,
+    settledAfter({
+      select: `c.seq, c.tx_id::text as tx_id, c.schema_name, c.table_name, c.type, c.record,
+               c.old_record, to_char(c.commit_ts at time zone 'utc',
+                 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as commit_timestamp`,
+      from: "_realtime.changes c",
+      alias: "c",
+      tx: "$1::xid8",
+      seq: "$2::bigint",
+      limit,
+    }),
     [cursor.tx, cursor.seq],
   );
   const last = rows.at(-1);

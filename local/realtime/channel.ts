@@ -1,7 +1,8 @@
 /**
  * @module realtime/channel — one joined channel (topic `realtime:<name>`) of a socket: who joined
- * it (token and caller, re-checked on `access_token`), its postgres_changes bindings, and the
- * pushes the Realtime server makes on it (`system`, `postgres_changes`, `phx_close`).
+ * it (token and caller, re-checked on `access_token`), whether it is private (authorised by the
+ * realtime.messages policies), its postgres_changes bindings, and the pushes the Realtime server
+ * makes on it (`system`, `postgres_changes`, `broadcast`, `phx_close`).
  */
 import type { Caller } from "../../shared/auth.ts";
 import type { Snapshot } from "./change_log.ts";
@@ -21,6 +22,8 @@ export interface ChannelInit {
   since: Snapshot;
   /** config.broadcast.ack: reply to each broadcast push. */
   ackBroadcast: boolean;
+  /** config.private: gets private broadcasts only, once the policies allow it. */
+  private: boolean;
 }
 
 /** A joined channel. */
@@ -32,6 +35,7 @@ export class Channel {
   readonly bindings: Binding[];
   readonly since: Snapshot;
   readonly ackBroadcast: boolean;
+  readonly private: boolean;
   token: string;
   caller: Caller;
   exp: number;
@@ -44,13 +48,14 @@ export class Channel {
     this.bindings = init.bindings;
     this.since = init.since;
     this.ackBroadcast = init.ackBroadcast;
+    this.private = init.private;
     this.token = init.token;
     this.caller = init.caller;
     this.exp = init.exp;
     this.#send = send;
   }
 
-  /** Whether any binding can receive changes. */
+  /** Whether any postgres_changes binding can receive changes (every channel gets broadcasts). */
   get listens(): boolean {
     return this.bindings.some((b) => b.error === null);
   }

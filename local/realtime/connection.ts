@@ -1,10 +1,11 @@
 /**
  * @module realtime/connection — one WebSocket of a realtime-js client: heartbeats on the
- * `phoenix` topic, `phx_join` (token check, postgres_changes bindings, the reply with their ids,
- * then `system` "Subscribed to PostgreSQL"), `access_token` refreshes, `phx_leave`.
- * Broadcast and presence channels join, but nothing is relayed between clients.
+ * `phoenix` topic, `phx_join` (token check, for a private channel the realtime.messages policies,
+ * postgres_changes bindings, the reply with their ids, then `system` "Subscribed to
+ * PostgreSQL"), `access_token` refreshes, `phx_leave`. Broadcasts from the database reach every
+ * channel (broadcast.ts); broadcasts and presence from clients are acknowledged, not relayed.
  */
-import type { JwtVerifier } from "../../shared/auth.ts";
+import type { Caller, JwtVerifier } from "../../shared/auth.ts";
 import type { Logger } from "../../shared/log.ts";
 import type { Catalog } from "./catalog.ts";
 import type { Snapshot } from "./change_log.ts";
@@ -20,6 +21,8 @@ export interface ConnectionDeps {
   catalog(): Promise<Catalog>;
   /** The database's current snapshot (see change_log.ts `currentSnapshot`). */
   snapshot(): Promise<Snapshot>;
+  /** Whether the policies let `caller` read broadcasts of `topic` (broadcast.ts `mayReadTopic`). */
+  mayRead(caller: Caller, topic: string): Promise<boolean>;
   /** Called when the set of listening channels may have changed. */
   onChannelsChanged(): void;
 }
@@ -124,9 +127,15 @@ export class Connection {
       this.#deps.log.warn("realtime join refused", { topic: msg.topic, code: check.code });
       return this.send(reply(msg, "error", { reason: `${check.code}: ${check.message}` }));
     }
+    const isPrivate = config.private === true;
+    const subTopic = msg.topic.slice("realtime:".length);
     let catalog: Catalog;
     let since: Snapshot;
     try {
+      if (isPrivate && !(await this.#deps.mayRead(check.caller, subTopic))) {
+        this.#deps.log.info("realtime join refused", { topic: msg.topic, role: check.caller.role });
+        return this.send(reply(msg, "error", { reason: `Unauthorized: ${unreadable(subTopic)}` }));
+      }
       [catalog, since] = await Promise.all([this.#deps.catalog(), this.#deps.snapshot()]);
     } catch (err) {
       this.#deps.log.error("realtime join failed", { err, topic: msg.topic });
@@ -142,6 +151,7 @@ export class Connection {
       bindings,
       since,
       ackBroadcast: config.broadcast?.ack === true,
+      private: isPrivate,
     }, (m) => this.send(m));
     this.channels.set(msg.topic, channel);
     this.send(reply(msg, "ok", {
@@ -175,6 +185,10 @@ export class Connection {
     if (typeof token !== "string" || token.startsWith("sb_") || token === channel.token) return;
     const check = await checkToken(this.#deps.verifier, token);
     if (!check.ok) return this.shutdown(channel, refreshRefusal(check));
+    // A new token is a new reader: a private channel is asked about again, as Realtime does.
+    if (channel.private && !(await this.#deps.mayRead(check.caller, channel.subTopic))) {
+      return this.shutdown(channel, unreadable(channel.subTopic));
+    }
     channel.token = token;
     channel.caller = check.caller;
     channel.exp = check.exp;
@@ -193,4 +207,9 @@ export class Connection {
 function refreshRefusal(check: TokenRefusal): string {
   if (check.code === "JwtSignatureError") return ":signature_error";
   return check.message;
+}
+
+/** Realtime's words for a private topic the policies do not let the subscriber read. */
+function unreadable(topic: string): string {
+  return `You do not have permissions to read from this Channel topic: ${topic}`;
 }

@@ -1,8 +1,10 @@
 /**
- * @module realtime/server — a local stand-in for Supabase Realtime `postgres_changes`, served at
- * /realtime/v1/websocket to the real realtime-js client: changes of the logged tables (see
- * local/sql/realtime_changes.sql) reach each subscriber only when row level security lets the
- * subscriber's JWT select the row.
+ * @module realtime/server — a local stand-in for Supabase Realtime, served at
+ * /realtime/v1/websocket to the real realtime-js client: `postgres_changes` of the logged tables
+ * (local/sql/realtime_changes.sql) reach each subscriber only when row level security lets the
+ * subscriber's JWT select the row; Broadcast from the database (`realtime.send`, see
+ * local/sql/realtime_stand_in.sql) reaches the channels of its topic, private channels once the
+ * realtime.messages policies let the subscriber read the topic.
  *
  * @example
  * const realtime = createRealtime({ db, verifier, log });
@@ -26,6 +28,13 @@ import {
 import type { Channel } from "./channel.ts";
 import { Connection } from "./connection.ts";
 import { planDeliveries } from "./delivery.ts";
+import {
+  hasMessageLog,
+  mayReadTopic,
+  pruneMessages,
+  readMessages,
+  relayMessages,
+} from "./broadcast.ts";
 import { Poller } from "./poller.ts";
 import { vsnOf } from "./protocol.ts";
 import { checkToken, expired } from "./token.ts";
@@ -55,7 +64,7 @@ export interface Realtime {
   wake(): void;
   /** Closes every socket and stops polling. */
   close(): Promise<void>;
-  /** Installs (idempotently) the change log and its triggers on `db`. */
+  /** Installs (idempotently) the change log and its triggers on `db` (after the migrations). */
   installSql: () => Promise<void>;
 }
 
@@ -64,7 +73,9 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   const { db, verifier, log } = opts;
   const connections = new Set<Connection>();
   let catalog: Promise<Catalog> | null = null;
-  let cursor: Cursor | null = null;
+  let changesCursor: Cursor | null = null;
+  let messagesCursor: Cursor | null = null;
+  let messageLog: Promise<boolean> | null = null;
   let lastPrune = 0;
   let pruning: Promise<void> = Promise.resolve();
   let closed = false;
@@ -74,17 +85,23 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       catalog = null;
       throw err;
     });
-  const listening = (): Channel[] =>
-    [...connections].flatMap((c) => [...c.channels.values()]).filter((ch) => ch.listens);
+  const getMessageLog = (): Promise<boolean> =>
+    messageLog ??= hasMessageLog(db).catch((err) => {
+      messageLog = null;
+      throw err;
+    });
+  const joined = (): Channel[] => [...connections].flatMap((c) => [...c.channels.values()]);
+  const listening = (): Channel[] => joined().filter((ch) => ch.listens);
 
-  /** Deletes old changes at most once a minute (or now, when forced); never two at a time. */
+  /** Deletes old changes and messages at most once a minute (or now, when forced). */
   const prune = (force = false): Promise<void> => {
     if (force || Date.now() - lastPrune >= PRUNE_EVERY_MS) {
       lastPrune = Date.now();
       pruning = pruning.then(async () => {
         try {
-          const count = await pruneChanges(db);
-          if (count > 0) log.debug("realtime changes pruned", { count });
+          const changes = await pruneChanges(db);
+          const messages = await getMessageLog() ? await pruneMessages(db) : 0;
+          if (changes + messages > 0) log.debug("realtime log pruned", { changes, messages });
         } catch (err) {
           log.warn("realtime prune failed", { err });
         }
@@ -102,24 +119,46 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     }
   };
 
+  /** postgres_changes: read from the change log, delivered under each subscriber's RLS. */
+  const pollChanges = async (): Promise<void> => {
+    const channels = listening();
+    if (channels.length === 0) {
+      changesCursor = null;
+      return;
+    }
+    changesCursor ??= cursorFor(channels.map((ch) => ch.since));
+    for (let page = 0; page < MAX_PAGES_PER_POLL; page++) {
+      const read = await readChanges(db, changesCursor, PAGE);
+      if (read.changes.length > 0) {
+        const plan = await planDeliveries(db, log, await getCatalog(), read.changes, listening());
+        for (const d of plan) d.channel.push("postgres_changes", d.payload);
+      }
+      changesCursor = read.cursor;
+      if (read.changes.length < PAGE) break;
+    }
+  };
+
+  /** Broadcast from the database: every joined channel may have a topic that is sent to. */
+  const pollMessages = async (): Promise<void> => {
+    const channels = joined();
+    if (channels.length === 0 || !(await getMessageLog())) {
+      messagesCursor = null;
+      return;
+    }
+    messagesCursor ??= cursorFor(channels.map((ch) => ch.since));
+    for (let page = 0; page < MAX_PAGES_PER_POLL; page++) {
+      const read = await readMessages(db, messagesCursor, PAGE);
+      relayMessages(read.messages, joined());
+      messagesCursor = read.cursor;
+      if (read.messages.length < PAGE) break;
+    }
+  };
+
   const poll = async (): Promise<void> => {
     try {
       expireTokens();
-      const channels = listening();
-      if (channels.length === 0) {
-        cursor = null;
-        return;
-      }
-      cursor ??= cursorFor(channels.map((ch) => ch.since));
-      for (let page = 0; page < MAX_PAGES_PER_POLL; page++) {
-        const read = await readChanges(db, cursor, PAGE);
-        if (read.changes.length > 0) {
-          const plan = await planDeliveries(db, log, await getCatalog(), read.changes, listening());
-          for (const d of plan) d.channel.push("postgres_changes", d.payload);
-        }
-        cursor = read.cursor;
-        if (read.changes.length < PAGE) break;
-      }
+      await pollChanges();
+      await pollMessages();
       await prune();
     } catch (err) {
       log.error("realtime poll failed", { err });
@@ -129,10 +168,11 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
 
   const onChannelsChanged = () => {
     if (closed) return;
-    if (listening().length > 0) poller.start();
+    if (joined().length > 0) poller.start();
     else {
       void poller.stop();
-      cursor = null;
+      changesCursor = null;
+      messagesCursor = null;
     }
   };
 
@@ -154,6 +194,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       log,
       catalog: getCatalog,
       snapshot: () => currentSnapshot(db),
+      mayRead: (caller, topic) => mayReadTopic(db, caller, topic),
       onChannelsChanged,
     });
     connections.add(conn);
@@ -187,6 +228,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     async installSql() {
       await db.exec(await Deno.readTextFile(SQL_FILE));
       catalog = null;
+      messageLog = null;
       await prune(true);
     },
   };

@@ -48,13 +48,35 @@ end
 $$;
 revoke all on function _realtime.log_change() from public;
 
--- The tables Realtime serves (the supabase_realtime publication of the migrations).
-drop trigger if exists realtime_changes on public.tasks;
-create trigger realtime_changes
-  after insert or update or delete on public.tasks
-  for each row execute function _realtime.log_change('id');
-
-drop trigger if exists realtime_changes on public.events;
-create trigger realtime_changes
-  after insert or update or delete on public.events
-  for each row execute function _realtime.log_change('seq');
+-- The tables Realtime serves are those of the supabase_realtime publication, which the migrations
+-- fill (the one list): each gets the logging trigger, keyed by its single-column primary key.
+do $$
+declare
+  t record;
+begin
+  -- A table taken out of the publication stops being logged.
+  for t in
+    select n.nspname, c.relname
+      from pg_trigger g
+      join pg_class c on c.oid = g.tgrelid
+      join pg_namespace n on n.oid = c.relnamespace
+     where g.tgname = 'realtime_changes' and not g.tgisinternal
+  loop
+    execute format('drop trigger realtime_changes on %I.%I', t.nspname, t.relname);
+  end loop;
+  for t in
+    select c.oid, n.nspname, c.relname, a.attname
+      from pg_publication_tables p
+      join pg_namespace n on n.nspname = p.schemaname
+      join pg_class c on c.relnamespace = n.oid and c.relname = p.tablename
+      join pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnatts = 1
+      join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+     where p.pubname = 'supabase_realtime'
+  loop
+    execute format(
+      'create trigger realtime_changes after insert or update or delete on %I.%I '
+      'for each row execute function _realtime.log_change(%L)',
+      t.nspname, t.relname, t.attname);
+  end loop;
+end
+$$;

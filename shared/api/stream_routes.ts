@@ -6,6 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { streamSSE } from "hono/streaming";
 import { asCaller } from "../auth.ts";
 import { ApiError } from "../errors.ts";
+import { settledAfter } from "../settled_cursor.ts";
 import { eventFromRow, type EventRow } from "../events.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import { errorResponses } from "./schemas.ts";
@@ -33,23 +34,25 @@ const streamRoute = createRoute({
 });
 
 /**
- * Reads the events after the one whose seq is `$1` that are safe to hand out. Events are read in
- * the order their transactions got ids (tx_id, then seq), and only once every transaction up to
- * theirs has finished (tx_id below the snapshot's xmin): a transaction still in flight can then
- * never commit an event behind the cursor, which a cursor on seq alone would allow (seq is taken
- * at insert, not at commit). The SSE id stays the event's seq; its tx_id is looked up.
+ * Reads the events after the one whose seq is `$1` that are safe to hand out, by the settled
+ * cursor (shared/settled_cursor.ts): a transaction still in flight can never commit an event
+ * behind it. The SSE id stays the event's seq; its tx_id is looked up.
  */
 export const STREAM_QUERY = `
   with cursor_event as (
     select coalesce((select tx_id from public.events where seq = $1::bigint), '0'::xid8) as tx_id
   )
-  select e.seq, e.id, e.event_type, e.task_id, e.trace_id, e.source, e.payload, e.created_at
-    from public.events e, cursor_event c
-   where (e.tx_id, e.seq) > (c.tx_id, $1::bigint)
-     and ($2::uuid is null or e.task_id = $2::uuid)
-     and e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
-   order by e.tx_id, e.seq
-   limit ${PAGE}`;
+  ${
+  settledAfter({
+    select: "e.seq, e.id, e.event_type, e.task_id, e.trace_id, e.source, e.payload, e.created_at",
+    from: "public.events e, cursor_event c",
+    alias: "e",
+    tx: "c.tx_id",
+    seq: "$1::bigint",
+    where: "$2::uuid is null or e.task_id = $2::uuid",
+    limit: PAGE,
+  })
+}`;
 
 function cursorOf(value: string | undefined): number {
   if (value === undefined || value === "") return 0;
