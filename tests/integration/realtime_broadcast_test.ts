@@ -64,14 +64,14 @@ Deno.test({
 
     const createTask = async (owner: string | null) => {
       const [row] = await tdb.db.query<{ task_id: string }>(
-        "select task_id from public.create_task(p_image_url => $1, p_owner => $2::uuid)",
+        "select task_id from darkroom.create_task(p_image_url => $1, p_owner => $2::uuid)",
         ["http://e.com/a.jpg", owner],
       );
       server.realtime.wake();
       return row.task_id;
     };
     const cancelTask = async (id: string) => {
-      await tdb.db.query("select * from public.cancel_task(p_task_id => $1::uuid)", [id]);
+      await tdb.db.query("select * from darkroom.cancel_task(p_task_id => $1::uuid)", [id]);
       server.realtime.wake();
     };
     const events = (got: Json[]) => got.map((m) => m.event);
@@ -195,9 +195,9 @@ Deno.test("the broadcast migration applies, and tasks change, where no realtime 
     );
     assert.equal(none.n, 0);
     const [row] = await t.db.query<{ task_id: string }>(
-      "select task_id from public.create_task(p_image_url => 'http://e.com/a.jpg')",
+      "select task_id from darkroom.create_task(p_image_url => 'http://e.com/a.jpg')",
     );
-    await t.db.query("select * from public.cancel_task(p_task_id => $1::uuid)", [row.task_id]);
+    await t.db.query("select * from darkroom.cancel_task(p_task_id => $1::uuid)", [row.task_id]);
     const [task] = await t.db.query<{ status: string }>(
       "select status from public.tasks where id = $1",
       [row.task_id],
@@ -213,7 +213,7 @@ Deno.test("a broadcasting change leaves realtime.topic unset for the rest of the
   try {
     const anon: Caller = { role: "anon", userId: null, claims: { role: "anon" } };
     const [row] = await asCaller(t.db, anon, async (tx) => {
-      await tx.query("select * from public.create_task(p_image_url => 'http://e.com/a.jpg')");
+      await tx.query("select * from darkroom.create_task(p_image_url => 'http://e.com/a.jpg')");
       // realtime.send SET LOCALs the topic; left set, it would name the task to the policies.
       return await tx.query<{ topic: string | null; visible: number }>(
         "select realtime.topic() as topic, (select count(*)::int from public.tasks) as visible",
