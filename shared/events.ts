@@ -3,7 +3,7 @@
  * event type's payload.
  */
 import { z } from "zod";
-import { type Stage, STAGE_NAMES } from "./stages.ts";
+import { type Stage, STAGE_NAMES, STAGES } from "./stages.ts";
 
 /** An event as clients, subscribers and logs see it. */
 export interface INEvent<T = Record<string, unknown>> {
@@ -87,11 +87,30 @@ export const EVENT_PAYLOADS = {
   "task.cancelled": z.object({ stage: stage.nullable() }),
 } as const;
 
-/** The event types Darkroom publishes. Never `image.processed`. */
-export type EventType = keyof typeof EVENT_PAYLOADS;
+/**
+ * Payload of a stage's completion event when EVENT_PAYLOADS has no schema of its own for it
+ * (a stage recorded by darkroom.record_generic).
+ */
+const STAGE_EVENT_PAYLOAD = z.object({
+  imageId: z.uuid(),
+  durationMs: z.number().int().nonnegative(),
+});
 
-/** All event types. */
-export const EVENT_TYPES = Object.keys(EVENT_PAYLOADS) as EventType[];
+/** The event types Darkroom publishes. Never `image.processed`. */
+export type EventType = keyof typeof EVENT_PAYLOADS | typeof STAGES[number]["completedEvent"];
+
+/** All event types: the lifecycle's and every stage's completion event. */
+export const EVENT_TYPES = [
+  ...new Set<EventType>([
+    ...Object.keys(EVENT_PAYLOADS) as EventType[],
+    ...STAGES.map((s) => s.completedEvent),
+  ]),
+];
+
+/** The payload schema of an event type. */
+function payloadSchema(type: EventType): z.ZodType {
+  return (EVENT_PAYLOADS as Record<string, z.ZodType>)[type] ?? STAGE_EVENT_PAYLOAD;
+}
 
 /** The INEvent envelope schema (payload checked separately by type). */
 export const INEventSchema = z.object({
@@ -113,7 +132,7 @@ export function validateEvent(event: unknown): string[] {
   if (!envelope.success) {
     return envelope.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
   }
-  const payload = EVENT_PAYLOADS[envelope.data.eventType].safeParse(envelope.data.payload);
+  const payload = payloadSchema(envelope.data.eventType).safeParse(envelope.data.payload);
   return payload.success
     ? []
     : payload.error.issues.map((i) => `payload.${i.path.join(".")}: ${i.message}`);

@@ -64,6 +64,8 @@ create table public.images (
   -- The embedded EXIF preview, stored as a blob: {sha256, contentType, byteSize, width, height,
   -- storagePath}; null when the file has none.
   thumbnail jsonb,
+  -- What stages without a recorder of their own returned, by stage (darkroom.record_generic).
+  results jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   constraint images_task_id_key unique (task_id),

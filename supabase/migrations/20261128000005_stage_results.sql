@@ -76,3 +76,26 @@ begin
     || jsonb_build_object('usage', v_image.analysis -> 'usage');
 end
 $$;
+
+-- Any other stage: its result is kept under images.results -> <stage>; the event carries the
+-- image id. A stage needs a recorder of its own only to fill columns or shape its event.
+create or replace function darkroom.record_generic(p_task public.tasks, p_result jsonb)
+returns jsonb
+language plpgsql volatile
+set search_path = ''
+as $$
+declare
+  v_image public.images;
+begin
+  update public.images im
+     set results = im.results || jsonb_build_object(p_task.stage, p_result), updated_at = now()
+   where im.task_id = p_task.id
+  returning * into v_image;
+  -- GUARD: a stage before the download has no image row to keep its result in.
+  if not found then
+    raise exception 'task % has no image for stage %', p_task.id, p_task.stage
+      using errcode = 'P0002';
+  end if;
+  return jsonb_build_object('imageId', v_image.id);
+end
+$$;

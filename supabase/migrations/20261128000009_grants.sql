@@ -57,18 +57,6 @@ grant select on pgmq.meta to service_role;
 -- pgmq.create, and no ownership, so no drop_queue).
 grant execute on all functions in schema pgmq to service_role;
 
--- Grants one queue to service_role: messages read, sent, hidden, deleted and archived; the
--- message id sequence read by metrics(). Idempotent; a migration adding a queue calls it.
-create or replace function darkroom.grant_queue_to_service_role(p_queue text) returns void
-language plpgsql volatile
-set search_path = ''
-as $$
-begin
-  execute format('grant select, insert, update, delete on pgmq.%I to service_role', 'q_' || p_queue);
-  execute format('grant select, insert on pgmq.%I to service_role', 'a_' || p_queue);
-  execute format('grant select on sequence %s to service_role',
-                 pg_get_serial_sequence(format('pgmq.%I', 'q_' || p_queue), 'msg_id'));
-end
-$$;
-revoke all on function darkroom.grant_queue_to_service_role(text) from public;
-select darkroom.grant_queue_to_service_role(w.queue) from darkroom.worker_queues w;
+-- Each stage's queue was granted when darkroom.add_stage made it (20261128000002).
+revoke all on function darkroom.grant_queue_to_service_role(text), darkroom.add_stage(text, text, text, text, text, text) from public;
+
