@@ -38,6 +38,10 @@ export function responseForError(err: unknown, path: string, log: Logger): Respo
     return errorResponse(status, code, message);
   }
   const pgCode = (err as { code?: string })?.code;
+  // DR422 is ours (darkroom.check_same_request): its message is written for the client.
+  if (pgCode === "DR422") {
+    return errorResponse(422, "idempotency_key_reused", (err as Error).message);
+  }
   if (pgCode && PG_CLIENT_ERRORS[pgCode]) {
     const [status, code] = PG_CLIENT_ERRORS[pgCode];
     return errorResponse(status, code, "The request names a value the database rejects");

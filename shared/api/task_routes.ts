@@ -52,13 +52,13 @@ const createTaskRoute = createRoute({
     headers: z.object({
       "idempotency-key": z.string().min(1).max(255).optional().openapi({
         description:
-          "Returns the first task created with this key by the same user again; needs a signed-in user's token (400 idempotency_key_requires_user with the anon key)",
+          "Returns the first task created with this key by the same user again (422 idempotency_key_reused when the body differs); needs a signed-in user's token (400 idempotency_key_requires_user with the anon key)",
       }),
     }),
   },
   responses: {
     202: jsonContent(CreatedTaskSchema, "Task accepted"),
-    ...errorResponses(400, 401, 413, 415, 429),
+    ...errorResponses(400, 401, 413, 415, 422, 429),
   },
 });
 
@@ -71,7 +71,7 @@ const createBatchRoute = createRoute({
   },
   responses: {
     202: jsonContent(z.object({ tasks: z.array(CreatedTaskSchema) }), "Tasks accepted"),
-    ...errorResponses(400, 401, 413, 415, 429),
+    ...errorResponses(400, 401, 413, 415, 422, 429),
   },
 });
 

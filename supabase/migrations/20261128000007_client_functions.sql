@@ -43,6 +43,27 @@ begin
 end
 $$;
 
+-- Raises DR422 (the api answers 422 idempotency_key_reused) unless the task was created by the
+-- same request: same imageUrl, callbackUrl and options.
+create or replace function darkroom.check_same_request(
+  p_task public.tasks,
+  p_image_url text,
+  p_callback_url text,
+  p_options jsonb
+) returns void
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+  if p_task.image_url is distinct from p_image_url
+     or p_task.callback_url is distinct from p_callback_url
+     or p_task.options is distinct from coalesce(p_options, '{}'::jsonb) then
+    raise exception 'Idempotency-Key % was first used with a different request',
+      p_task.idempotency_key using errcode = 'DR422';
+  end if;
+end
+$$;
+
 -- Creates a task, publishes task.created and queues its first stage, in one transaction.
 -- The owner is the caller's auth.uid() for anon and authenticated callers (p_owner is ignored
 -- for them); service_role and the database owner may name an owner.
@@ -71,12 +92,14 @@ begin
       using errcode = '22023', hint = 'idempotency_key_requires_user';
   end if;
 
-  -- GUARD: a known Idempotency-Key returns the first task and changes nothing.
+  -- GUARD: a known Idempotency-Key returns the first task and changes nothing, when the
+  -- request is the same; the same key with another request is refused (DR422).
   if p_idempotency_key is not null then
     select t.* into v_task from public.tasks t
      where coalesce(t.owner, v_nil) = coalesce(v_owner, v_nil)
        and t.idempotency_key = p_idempotency_key;
     if found then
+      perform darkroom.check_same_request(v_task, p_image_url, p_callback_url, p_options);
       return query select v_task.id, v_task.trace_id, v_task.status, false;
       return;
     end if;
@@ -95,6 +118,7 @@ begin
     select t.* into v_task from public.tasks t
      where coalesce(t.owner, v_nil) = coalesce(v_owner, v_nil)
        and t.idempotency_key = p_idempotency_key;
+    perform darkroom.check_same_request(v_task, p_image_url, p_callback_url, p_options);
     return query select v_task.id, v_task.trace_id, v_task.status, false;
     return;
   end if;

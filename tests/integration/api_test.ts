@@ -162,26 +162,38 @@ Deno.test({
         expectError(r, 413, "payload_too_large");
       });
 
-      await t.step("Idempotency-Key returns the first task again", async () => {
-        const headers = { "idempotency-key": "same-key" };
-        const a = await call("POST", "/tasks", {
-          body: { imageUrl: "https://e.com/1.jpg" },
-          headers,
-        });
-        const b = await call("POST", "/tasks", {
-          body: { imageUrl: "https://e.com/2.jpg" },
-          headers,
-        });
-        assert.equal(a.status, 202);
-        assert.equal(b.status, 202);
-        assert.equal(b.json.taskId, a.json.taskId);
-        const c = await call("POST", "/tasks", {
-          token: tokens.bob,
-          body: { imageUrl: "https://e.com/1.jpg" },
-          headers,
-        });
-        assert.notEqual(c.json.taskId, a.json.taskId, "another user's key is their own");
-      });
+      await t.step(
+        "Idempotency-Key returns the first task again for the same body, 422 for another",
+        async () => {
+          const headers = { "idempotency-key": "same-key" };
+          const a = await call("POST", "/tasks", {
+            body: { imageUrl: "https://e.com/1.jpg" },
+            headers,
+          });
+          const b = await call("POST", "/tasks", {
+            body: { imageUrl: "https://e.com/1.jpg" },
+            headers,
+          });
+          assert.equal(a.status, 202);
+          assert.equal(b.status, 202);
+          assert.equal(b.json.taskId, a.json.taskId);
+          const other = await call("POST", "/tasks", {
+            body: { imageUrl: "https://e.com/2.jpg" },
+            headers,
+          });
+          expectError(other, 422, "idempotency_key_reused", /different request/);
+          const batch = await call("POST", "/tasks/batch", {
+            body: { tasks: [{ imageUrl: "https://e.com/3.jpg", idempotencyKey: "same-key" }] },
+          });
+          expectError(batch, 422, "idempotency_key_reused");
+          const c = await call("POST", "/tasks", {
+            token: tokens.bob,
+            body: { imageUrl: "https://e.com/1.jpg" },
+            headers,
+          });
+          assert.notEqual(c.json.taskId, a.json.taskId, "another user's key is their own");
+        },
+      );
 
       await t.step(
         "POST /tasks/batch creates up to 100 tasks in order and rejects 101",

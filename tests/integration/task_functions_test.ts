@@ -169,7 +169,7 @@ Deno.test({
             idempotencyKey: "k1",
           });
           const b = await createTask(db, {
-            imageUrl: "http://example.com/other.jpg",
+            imageUrl: "http://example.com/d.jpg",
             idempotencyKey: "k1",
           });
           assert.equal(b.taskId, a.taskId);
