@@ -81,7 +81,10 @@ export interface TaskResource {
   callbackUrl: string | null;
   /** Tries made at each stage (0 before the first): the count the retry policy reads. */
   attempts: Record<Stage, number>;
+  /** The error that failed the task, or, while a retry waits, the error it retries. */
   error: null | { code: string; message: string; stage: Stage | null };
+  /** When a scheduled retry is due; null unless one waits. */
+  nextAttemptAt: string | null;
   image: null | {
     id: string;
     sha256: string;
@@ -120,6 +123,7 @@ interface TaskRow {
   error_code: string | null;
   error_message: string | null;
   error_stage: Stage | null;
+  retry_at: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
   completed_at: Date | string | null;
@@ -156,6 +160,7 @@ export function taskFromRow(r: TaskRow): TaskResource {
     error: r.error_code
       ? { code: r.error_code, message: r.error_message ?? "", stage: r.error_stage }
       : null,
+    nextAttemptAt: r.retry_at ? iso(r.retry_at) : null,
     image: r.image
       ? {
         id: r.image.id,

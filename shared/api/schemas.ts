@@ -63,7 +63,12 @@ export const TaskSchema = z.object({
   imageUrl: z.string(),
   callbackUrl: z.string().nullable(),
   attempts: z.record(stage, z.number().int().nonnegative()),
-  error: z.object({ code: z.string(), message: z.string(), stage: stage.nullable() }).nullable(),
+  error: z.object({ code: z.string(), message: z.string(), stage: stage.nullable() }).nullable()
+    .openapi({
+      description:
+        "Why the task failed, or while a retry waits (nextAttemptAt), the error it retries",
+    }),
+  nextAttemptAt: z.string().nullable().openapi({ description: "When a scheduled retry is due" }),
   image: z.object({
     id: z.uuid(),
     sha256: z.string(),

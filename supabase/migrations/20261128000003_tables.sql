@@ -23,6 +23,8 @@ create table public.tasks (
   error_stage text references darkroom.stages (name),
   -- When the current stage's work began (queue wait excluded); its event's durationMs.
   stage_started_at timestamptz,
+  -- When a scheduled retry becomes due; error_* then hold the error it retries.
+  retry_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   completed_at timestamptz,

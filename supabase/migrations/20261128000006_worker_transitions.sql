@@ -45,7 +45,7 @@ begin
          set status = 'failed', error_code = 'internal', error_stage = p_stage,
              error_message = format('Stage %s gave up after %s tries without an outcome',
                                     p_stage, v_tries),
-             stage_started_at = null, updated_at = now()
+             stage_started_at = null, retry_at = null, updated_at = now()
        where t.id = v_task.id
       returning * into v_task;
       perform darkroom.publish_event(v_task, 'task.failed', 'coordinator',
@@ -106,7 +106,9 @@ begin
      into v_payload using v_task, coalesce(p_result, '{}'::jsonb);
 
   if v_next is not null then
-    update public.tasks t set stage = v_next, stage_started_at = null, updated_at = now()
+    update public.tasks t
+       set stage = v_next, stage_started_at = null, retry_at = null,
+           error_code = null, error_message = null, error_stage = null, updated_at = now()
      where t.id = v_task.id returning * into v_task;
     perform darkroom.publish_event(v_task, v_stage.completed_event, p_source,
       v_payload || jsonb_build_object('durationMs', v_ms));
@@ -114,7 +116,7 @@ begin
       jsonb_build_object('taskId', v_task.id, 'traceId', v_task.trace_id));
   else
     update public.tasks t
-       set status = 'completed', stage = null, stage_started_at = null,
+       set status = 'completed', stage = null, stage_started_at = null, retry_at = null,
            error_code = null, error_message = null, error_stage = null,
            completed_at = now(), updated_at = now()
      where t.id = v_task.id returning * into v_task;
@@ -155,7 +157,7 @@ begin
 
   update public.tasks t
      set status = 'failed', error_code = p_code, error_message = p_message, error_stage = p_stage,
-         stage_started_at = null, updated_at = now()
+         stage_started_at = null, retry_at = null, updated_at = now()
    where t.id = v_task.id returning * into v_task;
   perform darkroom.publish_event(v_task, 'task.failed', p_source,
     jsonb_build_object('stage', p_stage, 'code', p_code, 'message', p_message,
@@ -189,7 +191,12 @@ begin
     return 'ignored'; -- duplicate or late delivery: the message is gone, nothing changed
   end if;
 
-  update public.tasks t set stage_started_at = null, updated_at = now()
+  -- The error stays visible on the task until the retry's outcome: GET /tasks/:id explains the
+  -- wait (error and nextAttemptAt) while the status is still processing.
+  update public.tasks t
+     set stage_started_at = null, error_code = p_code, error_message = p_message,
+         error_stage = p_stage,
+         retry_at = now() + make_interval(secs => greatest(p_delay_seconds, 0)), updated_at = now()
    where t.id = v_task.id returning * into v_task;
   perform darkroom.publish_event(v_task, 'task.retry_scheduled', p_source,
     jsonb_build_object('stage', p_stage, 'code', p_code, 'message', p_message,

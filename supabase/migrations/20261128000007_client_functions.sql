@@ -176,7 +176,7 @@ begin
   end if;
   update public.tasks t
      set status = 'cancelled', error_code = 'cancelled', error_message = 'Task was cancelled',
-         error_stage = v_task.stage, stage_started_at = null, updated_at = now()
+         error_stage = v_task.stage, stage_started_at = null, retry_at = null, updated_at = now()
    where t.id = v_task.id returning * into v_task;
   perform darkroom.publish_event(v_task, 'task.cancelled', 'api',
     jsonb_build_object('stage', v_task.stage));
@@ -210,7 +210,7 @@ begin
   update public.tasks t
      set status = 'queued', stage = v_stage, attempts = t.attempts - v_stage,
          error_code = null, error_message = null, error_stage = null, stage_started_at = null,
-         completed_at = null, updated_at = now()
+         retry_at = null, completed_at = null, updated_at = now()
    where t.id = v_task.id returning * into v_task;
   perform darkroom.publish_event(v_task, 'task.retry_scheduled', 'api',
     jsonb_build_object('stage', v_stage, 'manual', true, 'delaySeconds', 0));

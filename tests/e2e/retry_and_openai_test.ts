@@ -34,9 +34,23 @@ Deno.test({
       const token = await p.userToken();
       const ok = await submit(p.api, token, `${fixtures.url}/flaky/1/nikon_d70.jpg`);
       const gaveUp = await submit(p.api, token, `${fixtures.url}/flaky/9/nikon_d70.jpg`);
+      // While the retry waits, the task says why and when: the error and nextAttemptAt.
+      let waiting: Record<string, unknown> = {};
+      for (let i = 0; i < 100 && !waiting.nextAttemptAt; i++) {
+        const res = await fetch(`${p.api}/tasks/${gaveUp}`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        waiting = await res.json();
+        if (!waiting.nextAttemptAt) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(waiting.status, "processing", JSON.stringify(waiting));
+      assert.equal((waiting.error as { code: string }).code, "http_status");
+      assert.ok(Date.parse(String(waiting.nextAttemptAt)) > Date.now() - 1000);
       const done = await waitForTask(p.api, token, ok, 30_000);
       assert.equal(done.status, "completed");
       assert.deepEqual(done.attempts, { download: 2, metadata: 1, ai: 1 });
+      assert.equal(done.error, null, "a retry that succeeds clears the error");
+      assert.equal(done.nextAttemptAt, null);
       assert.deepEqual(await eventTypes(p.api, token, ok), [
         "task.created",
         "task.retry_scheduled",
