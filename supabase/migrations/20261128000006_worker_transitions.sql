@@ -22,7 +22,6 @@ declare
   v_queue constant text := darkroom.stage_queue(p_stage);
   v_task public.tasks;
   v_tries integer;
-  i integer;
 begin
   for i in 1 .. coalesce(array_length(p_msg_ids, 1), 0) loop
     select t.* into v_task from public.tasks t where t.id = p_task_ids[i] for update;

@@ -81,7 +81,7 @@ as $$
 #variable_conflict use_column
 declare
   v_owner uuid := case when auth.role() in ('anon', 'authenticated') then auth.uid() else p_owner end;
-  v_nil constant uuid := '00000000-0000-0000-0000-000000000000';
+  v_nil constant uuid := '00000000-0000-0000-0000-000000000000'::uuid;
   v_first constant text := darkroom.first_stage();
   v_task public.tasks;
 begin
