@@ -51,7 +51,7 @@ create or replace function darkroom.check_same_request(
   p_callback_url text,
   p_options jsonb
 ) returns void
-language plpgsql stable
+language plpgsql immutable
 set search_path = ''
 as $$
 begin
