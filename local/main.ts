@@ -16,7 +16,17 @@ try {
   throw err;
 }
 
-const platform = await startPlatform(config);
+let platform;
+try {
+  platform = await startPlatform(config);
+} catch (err) {
+  // A busy port is a setting to change, not a crash: one line, no stack trace.
+  if (err instanceof Deno.errors.AddrInUse) {
+    console.error(`Cannot start: port ${config.PORT} is in use (set PORT to another port)`);
+    Deno.exit(1);
+  }
+  throw err;
+}
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
@@ -42,6 +52,11 @@ Darkroom is running.
 } (pgmq: ${platform.bootstrap.pgmq}, migrations applied now: ${platform.bootstrap.applied.length})
          Storage: ${platform.deps.store.backend}
      AI provider: ${platform.deps.provider.name}
+ Private network: ${
+  config.ALLOW_PRIVATE_NETWORK
+    ? "allowed (ALLOW_PRIVATE_NETWORK=true: loopback and LAN image URLs are fetched)"
+    : "blocked (set ALLOW_PRIVATE_NETWORK=true to fetch from this machine or your LAN)"
+}
       JWT secret: ${
   config.JWT_SECRET === DEV_JWT_SECRET
     ? "the development default (set JWT_SECRET to change)"

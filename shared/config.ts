@@ -74,9 +74,11 @@ export function loadConfig(env: Record<string, string | undefined> = Deno.env.to
   }
   const parsed = schema.safeParse(cleaned);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const name = String(issue.path[0] ?? "environment");
-    throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
+    // Every bad setting at once: fixing them one start at a time is tedious.
+    const problems = parsed.error.issues.map((issue) =>
+      `${String(issue.path[0] ?? "environment")}: ${issue.message}`
+    );
+    throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
   }
   const data = parsed.data;
   // A project whose legacy keys are disabled has no SUPABASE_SERVICE_ROLE_KEY: a secret key

@@ -69,6 +69,7 @@ Deno.test({
       assert.match(first.out, /anon key: eyJ/);
       assert.match(first.out, /service_role key: eyJ/);
       assert.match(first.out, /migrations applied now: [1-9]/);
+      assert.match(first.out, /Private network: blocked \(set ALLOW_PRIVATE_NETWORK=true/);
       const health = await fetch(`${first.url}/functions/v1/api/health`);
       assert.equal(health.status, 200);
       assert.equal((await health.json()).ok, true);
@@ -114,4 +115,24 @@ Deno.test("deno task start refuses a bad setting with a message naming it", asyn
   const stderr = new TextDecoder().decode(out.stderr);
   assert.match(stderr, /Invalid configuration: PORT/);
   assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/, "no stack trace");
+});
+
+Deno.test("deno task start on a busy port says so in one line, without a stack trace", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const [, ...args] = START.split(/\s+/);
+    const out = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: ROOT,
+      env: { PORT: String(busy.addr.port), DATA_DIR: await Deno.makeTempDir() },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 1, stderr);
+    assert.match(stderr, new RegExp(`Cannot start: port ${busy.addr.port} is in use`));
+    assert.doesNotMatch(stderr, /\bat .*\.ts:\d+/, "no stack trace");
+  } finally {
+    busy.close();
+  }
 });

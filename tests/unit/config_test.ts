@@ -70,3 +70,16 @@ Deno.test("loadConfig() stores blobs in Supabase Storage when the function runs 
   assert.equal(loadConfig(env).STORAGE_BACKEND, "supabase");
   assert.equal(loadConfig({ ...env, STORAGE_BACKEND: "fs" }).STORAGE_BACKEND, "fs");
 });
+
+Deno.test("loadConfig() reports every bad setting at once", () => {
+  assert.throws(
+    () => loadConfig({ PORT: "eighty", MAX_ATTEMPTS: "0", AI_PROVIDER: "gpt" }),
+    (err) => {
+      assert.ok(err instanceof ConfigError);
+      for (const name of ["PORT", "MAX_ATTEMPTS", "AI_PROVIDER"]) {
+        assert.match(err.message, new RegExp(name));
+      }
+      return true;
+    },
+  );
+});
