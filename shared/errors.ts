@@ -8,6 +8,8 @@ export const TASK_ERROR_CODES = [
   "invalid_url",
   "blocked_address",
   "http_status",
+  "dns_error",
+  "connection_error",
   "timeout",
   "too_large",
   "not_an_image",

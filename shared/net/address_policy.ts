@@ -179,7 +179,7 @@ export interface AssertUrlOptions extends AddressPolicyOptions {
 
 /**
  * Checks `url`'s host and EVERY address it resolves to; returns the addresses. Throws a
- * `StageError`: `blocked_address`, or `http_status` when the name does not resolve.
+ * `StageError`: `blocked_address`, or `dns_error` when the name does not resolve.
  *
  * DNS rebinding window: `fetch` resolves the name again when it connects, and a hostile DNS
  * server with a zero TTL can answer differently the second time. `fetch` (here and on Supabase
@@ -203,12 +203,12 @@ export async function assertUrlAllowed(url: URL, opts: AssertUrlOptions): Promis
   } catch (err) {
     if (opts.signal?.aborted) throw err;
     if (isNotFound(err)) {
-      throw new StageError("http_status", `Cannot download image: host ${host} not found`, false, {
+      throw new StageError("dns_error", `Cannot download image: host ${host} not found`, false, {
         cause: err,
       });
     }
     throw new StageError(
-      "http_status",
+      "dns_error",
       `Cannot download image: DNS lookup for ${host} failed`,
       true,
       {
@@ -217,7 +217,7 @@ export async function assertUrlAllowed(url: URL, opts: AssertUrlOptions): Promis
     );
   }
   if (addresses.length === 0) {
-    throw new StageError("http_status", `Cannot download image: host ${host} not found`, false);
+    throw new StageError("dns_error", `Cannot download image: host ${host} not found`, false);
   }
   for (const address of addresses) {
     const reason = blockedAddressReason(address, opts);

@@ -50,7 +50,8 @@ class NetworkFailure extends Error {
 
 /**
  * Downloads `url` as bytes. Throws a `StageError`: `invalid_url`, `blocked_address`,
- * `http_status` (non-2xx, too many redirects, network failure), `timeout` (the deadline, or
+ * `http_status` (non-2xx, too many redirects), `dns_error`, `connection_error` (refused,
+ * reset, TLS), `timeout` (the deadline, or
  * `signal` aborted), `too_large`.
  *
  * @example
@@ -82,11 +83,11 @@ export async function safeFetchImage(
       const message = `Cannot download image: timed out after ${opts.timeoutMs} ms`;
       throw new StageError("timeout", message, true, { cause: err });
     }
-    // Network failures are `http_status`, not `internal`: the remote end did not give a usable
-    // answer, as with a 5xx, and retrying may help; `internal` is kept for our own faults, so
-    // a dead host on a user's URL never reads as a Darkroom bug.
+    // A connection that fails (refused, reset, TLS) is `connection_error`, not `internal`: the
+    // remote end gave no answer and retrying may help; `internal` is kept for our own faults,
+    // so a dead host on a user's URL never reads as a Darkroom bug.
     if (err instanceof NetworkFailure) {
-      throw new StageError("http_status", err.message, true, { cause: err.cause });
+      throw new StageError("connection_error", err.message, true, { cause: err.cause });
     }
     throw new StageError("internal", "Cannot download image: unexpected error", false, {
       cause: err,

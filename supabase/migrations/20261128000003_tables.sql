@@ -34,8 +34,8 @@ create table public.tasks (
   constraint image_url_is_not_empty check (length(image_url) between 1 and 2048),
   constraint idempotency_key_is_short check (length(idempotency_key) between 1 and 255),
   constraint error_code_is_known check (error_code in (
-    'invalid_url', 'blocked_address', 'http_status', 'timeout', 'too_large', 'not_an_image',
-    'corrupt_image', 'ai_error', 'cancelled', 'internal'
+    'invalid_url', 'blocked_address', 'http_status', 'dns_error', 'connection_error', 'timeout',
+    'too_large', 'not_an_image', 'corrupt_image', 'ai_error', 'cancelled', 'internal'
   )),
   constraint error_is_complete check ((error_code is null) = (error_message is null))
 );

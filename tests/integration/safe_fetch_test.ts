@@ -307,12 +307,12 @@ Deno.test("safeFetchImage() times out a body that stalls halfway", async () => {
   assert.ok(performance.now() - started < 1_000);
 });
 
-Deno.test("safeFetchImage() reports a refused connection as retryable http_status", async () => {
+Deno.test("safeFetchImage() reports a refused connection as retryable connection_error", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   const err = await failure(`http://127.0.0.1:${port}/a.jpg`, LOCAL);
-  assert.equal(err.code, "http_status");
+  assert.equal(err.code, "connection_error");
   assert.equal(err.message, "Cannot download image: connection failed");
   assert.equal(err.retryable, true);
 });

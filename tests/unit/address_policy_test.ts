@@ -182,21 +182,21 @@ Deno.test("assertUrlAllowed() blocks a name resolving to IPv4-mapped loopback", 
   assert.equal(await verdict("http://sneaky.test/", STRICT, resolve), "blocked_address");
 });
 
-Deno.test("assertUrlAllowed() reports an unknown host as http_status, not retryable", async () => {
+Deno.test("assertUrlAllowed() reports an unknown host as dns_error, not retryable", async () => {
   const notFound = Object.assign(new Error("getaddrinfo ENOTFOUND"), { code: "ENOTFOUND" });
   const err = await assertUrlAllowed(new URL("http://nowhere.test/"), {
     ...STRICT,
     resolve: () => Promise.reject(notFound),
   }).catch((e) => e);
   assert.ok(err instanceof StageError);
-  assert.equal(err.code, "http_status");
+  assert.equal(err.code, "dns_error");
   assert.equal(err.retryable, false);
   assert.equal(err.message, "Cannot download image: host nowhere.test not found");
   const empty = await assertUrlAllowed(new URL("http://empty.test/"), {
     ...STRICT,
     resolve: () => Promise.resolve([]),
   }).catch((e) => e);
-  assert.equal(empty.code, "http_status");
+  assert.equal(empty.code, "dns_error");
 });
 
 Deno.test("assertUrlAllowed() retries a failing DNS lookup", async () => {
@@ -204,7 +204,7 @@ Deno.test("assertUrlAllowed() retries a failing DNS lookup", async () => {
     ...STRICT,
     resolve: () => Promise.reject(Object.assign(new Error("EAI_AGAIN"), { code: "EAI_AGAIN" })),
   }).catch((e) => e);
-  assert.equal(err.code, "http_status");
+  assert.equal(err.code, "dns_error");
   assert.equal(err.retryable, true);
 });
 
