@@ -106,6 +106,21 @@ export function blockedHostnameReason(hostname: string, opts: AddressPolicyOptio
 
 const invalid = (message: string) => new StageError("invalid_url", message, false);
 
+/** The labels ALLOW_PRIVATE_NETWORK opens (never cloud metadata or reserved ranges). */
+const OPENABLE_LABELS = new Set(
+  [...PRIVATE_RANGES].map((range) => RANGE_LABELS[range]).filter(Boolean),
+);
+
+/**
+ * Names the setting that would allow a blocked address, when one would: someone testing with
+ * images on their own machine learns why it failed and what to change.
+ */
+function openableHint(reason: string): string {
+  return OPENABLE_LABELS.has(reason)
+    ? "; set ALLOW_PRIVATE_NETWORK=true to fetch from private addresses (local testing only)"
+    : "";
+}
+
 /**
  * Parses a download URL: http or https, a host, no credentials; drops the fragment. WHATWG
  * parsing already turns numeric hosts (`2130706433`, `0x7f.1`, `0177.0.0.1`, `127.1`) into
@@ -193,7 +208,7 @@ export async function assertUrlAllowed(url: URL, opts: AssertUrlOptions): Promis
   if (byName) {
     throw new StageError(
       "blocked_address",
-      `Cannot download image: ${host} is a blocked address (${byName})`,
+      `Cannot download image: ${host} is a blocked address (${byName})${openableHint(byName)}`,
     );
   }
   if (ipaddr.isValid(host)) return [host];
@@ -224,7 +239,9 @@ export async function assertUrlAllowed(url: URL, opts: AssertUrlOptions): Promis
     if (reason) {
       throw new StageError(
         "blocked_address",
-        `Cannot download image: ${host} resolves to a blocked address (${reason})`,
+        `Cannot download image: ${host} resolves to a blocked address (${reason})${
+          openableHint(reason)
+        }`,
       );
     }
   }

@@ -168,8 +168,20 @@ Deno.test("assertUrlAllowed() checks every address a name resolves to", async ()
   assert.equal(await verdict("http://public.test/", STRICT, resolve), "ok");
   await assert.rejects(
     assertUrlAllowed(new URL("http://mixed.test/"), { ...STRICT, resolve }),
-    { message: "Cannot download image: mixed.test resolves to a blocked address (private)" },
+    {
+      message:
+        "Cannot download image: mixed.test resolves to a blocked address (private); set ALLOW_PRIVATE_NETWORK=true to fetch from private addresses (local testing only)",
+    },
   );
+});
+
+Deno.test("assertUrlAllowed() names ALLOW_PRIVATE_NETWORK for loopback, never for metadata", async () => {
+  const loopback = await assertUrlAllowed(new URL("http://127.0.0.1:8000/a.jpg"), STRICT)
+    .catch((e) => e);
+  assert.match(loopback.message, /\(loopback\); set ALLOW_PRIVATE_NETWORK=true/);
+  const metadata = await assertUrlAllowed(new URL("http://169.254.169.254/"), LAX).catch((e) => e);
+  assert.equal(metadata.code, "blocked_address");
+  assert.doesNotMatch(metadata.message, /ALLOW_PRIVATE_NETWORK/);
 });
 
 Deno.test("assertUrlAllowed() blocks a name resolving to metadata even with the flag", async () => {
