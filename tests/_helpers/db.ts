@@ -4,7 +4,7 @@
  * an in-memory PGlite.
  */
 import postgres from "postgres";
-import { type Db, PostgresDb } from "../../shared/db.ts";
+import { type Db, PostgresDb, type Queryable } from "../../shared/db.ts";
 import { PGliteDb } from "../../local/pglite_db.ts";
 import {
   bootstrapDatabase,
@@ -68,4 +68,12 @@ export async function openTestDb(prepare: Prepare = "all"): Promise<TestDb> {
     await installPgmqIfMissing(t.db);
   }
   return t;
+}
+
+/**
+ * Empties every stage queue (the registry's), so a test sharing its file's database reads only
+ * the messages of the tasks it creates: pgmq.read hands out any visible message.
+ */
+export async function purgeStageQueues(db: Queryable): Promise<void> {
+  await db.query("select pgmq.purge_queue(s.queue) from darkroom.stages s");
 }

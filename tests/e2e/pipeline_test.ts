@@ -90,11 +90,10 @@ Deno.test({
             }
           }
           const invalid = submitted.find((s) => s.o.file === "invalid_exif.jpg");
-          if (invalid) {
-            // deno-lint-ignore no-explicit-any
-            const task = await waitForTask(p.api, token, invalid.created.taskId) as any;
-            assert.equal(task.image.metadata.partial, true, "malformed EXIF is flagged partial");
-          }
+          assert.ok(invalid, "the oracle lists invalid_exif.jpg");
+          // deno-lint-ignore no-explicit-any
+          const task = await waitForTask(p.api, token, invalid.created.taskId) as any;
+          assert.equal(task.image.metadata.partial, true, "malformed EXIF is flagged partial");
         },
       );
 

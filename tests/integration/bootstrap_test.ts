@@ -10,8 +10,6 @@ import {
 
 Deno.test({
   name: "bootstrapDatabase() applies every migration once; a second run changes nothing",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const t = await openTestDb("none");
     try {
@@ -41,8 +39,6 @@ Deno.test({
 
 Deno.test({
   name: "installPgmqIfMissing() uses a pgmq schema someone else installed as it is",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const t = await openTestDb("none");
     try {
@@ -66,8 +62,6 @@ Deno.test({
 
 Deno.test({
   name: "applyMigrations() rolls a failing migration back whole and names it",
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const t = await openTestDb("none");
     try {

@@ -18,8 +18,6 @@ const createTask = (tx: Queryable, url: string) =>
 Deno.test({
   name: "STREAM_QUERY delivers an event whose transaction commits after a later sequence number",
   ignore: ENGINE === "pglite", // one session: transactions cannot interleave
-  sanitizeOps: false,
-  sanitizeResources: false,
   async fn() {
     const t = await openTestDb();
     const a = t.connect();
