@@ -7,6 +7,7 @@ import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ImageMetadata } from "./metadata/types.ts";
 import { Queue } from "./queue.ts";
+import { isUuid } from "./uuid.ts";
 import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
 
@@ -128,8 +129,9 @@ export async function runStageBatch<S extends Stage>(
     return summary;
   }
 
-  // GUARD: a message without a task id can never succeed: archive it for inspection.
-  const valid = messages.filter((m) => typeof m.message?.taskId === "string");
+  // GUARD: a message without a task id (or with one that is no UUID, which would make the claim
+  // statement fail for the whole batch) can never succeed: archive it for inspection.
+  const valid = messages.filter((m) => isUuid(m.message?.taskId));
   for (const bad of messages.filter((m) => !valid.includes(m))) {
     deps.log.warn("message without taskId archived", { queue: queueName, msgId: bad.msgId });
     await queue.archive(bad.msgId);

@@ -17,6 +17,6 @@ export const UUID_PATTERN =
  * isUuid("7B0C2E1A-0000-4000-8000-000000000001"); // true
  * isUuid("not-a-uuid"); // false
  */
-export function isUuid(value: string): boolean {
-  return UUID_PATTERN.test(value);
+export function isUuid(value: unknown): value is string {
+  return typeof value === "string" && UUID_PATTERN.test(value);
 }

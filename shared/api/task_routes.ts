@@ -38,7 +38,7 @@ import {
  */
 export function taskIdOf(id: string): string {
   if (!isUuid(id)) {
-    throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${id.slice(0, 64)}`);
+    throw new ApiError(400, "invalid_request", `Task id is not a UUID: ${String(id).slice(0, 64)}`);
   }
   return id.toLowerCase();
 }

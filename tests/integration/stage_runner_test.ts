@@ -246,6 +246,19 @@ test("runStageBatch() archives a message without taskId and counts it as ignored
   assert.equal(archived.length, 1);
 });
 
+test("runStageBatch() archives a message whose taskId is no UUID, and still runs the others", async (db) => {
+  const created = await createTask(db, { imageUrl: "http://example.com/with-a-bad-neighbour.jpg" });
+  const bad = await new Queue(db, "image_download").send({ taskId: "not-a-uuid" });
+  const stage = downloadStage();
+  const summary = await runStageBatch(deps(db), stage);
+  assert.deepEqual(counts(summary), { ...EMPTY, read: 2, ignored: 1, advanced: 1 });
+  assert.deepEqual(stage.jobs.map((j) => j.taskId), [created.taskId]);
+  const archived = await db.query("select 1 from pgmq.a_image_download where msg_id = $1::bigint", [
+    bad,
+  ]);
+  assert.equal(archived.length, 1);
+});
+
 test("runStageBatch() retries, as internal, a result complete_stage refuses, and writes none of it", async (db) => {
   // sha256 must be 64 hex digits (images.sha256_is_hex): the recorder's insert raises, and
   // complete_stage's transaction rolls back whole.
