@@ -17,9 +17,13 @@ import { extractImage } from "../../shared/metadata/extract.ts";
 import { extractThumbnail } from "../../shared/metadata/thumbnail.ts";
 import { emptyMetadata } from "../../shared/metadata/types.ts";
 import { sniffImageType } from "../../shared/net/sniff.ts";
+import process from "node:process";
 import { avifFtyp, box, concat, pngChunk, tinyPng, zlibZeros } from "../_helpers/hostile_images.ts";
 
-/** Most time one call may take (an edge function has 2 s of CPU in all). */
+/**
+ * Most CPU time one call may take (an edge function has 2 s of CPU in all). Measured as the
+ * process's CPU time around the call, not wall time, so that a busy machine cannot fail it.
+ */
 const TIME_CAP_MS = 1500;
 /** Most the process's RSS may grow over one call (an edge function has 256 MB in all). */
 const MEMORY_CAP_BYTES = 256 * 1024 * 1024;
@@ -302,7 +306,7 @@ function findAscii(bytes: Uint8Array, s: string): number {
 /** Runs one entry under the caps; `stageFacing` ones may throw a StageError, others nothing. */
 async function bounded<T>(what: string, stageFacing: boolean, run: () => Promise<T> | T) {
   const rss = Deno.memoryUsage().rss;
-  const start = performance.now();
+  const start = process.cpuUsage();
   let result: T | undefined;
   try {
     result = await run();
@@ -312,9 +316,10 @@ async function bounded<T>(what: string, stageFacing: boolean, run: () => Promise
     }
     assert.ok(["corrupt_image", "too_large"].includes(error.code), `${what}: ${error.code}`);
   }
-  const ms = performance.now() - start;
+  const cpu = process.cpuUsage(start);
+  const ms = (cpu.user + cpu.system) / 1000;
   const grown = Deno.memoryUsage().rss - rss;
-  assert.ok(ms < TIME_CAP_MS, `${what} took ${ms.toFixed(0)} ms`);
+  assert.ok(ms < TIME_CAP_MS, `${what} took ${ms.toFixed(0)} ms of CPU`);
   assert.ok(grown < MEMORY_CAP_BYTES, `${what} grew RSS by ${(grown / 1e6).toFixed(0)} MB`);
   return result;
 }
