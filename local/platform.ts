@@ -86,9 +86,20 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     await realtime.installSql();
     const eventsSignal = new EventTarget();
     const shutdown = new AbortController();
-    const notifyEvents = () => {
+    // The registry decides which workers run: the stages' chain (each wakes the next; the first
+    // is woken when the api queued work) and the event subscribers', woken whenever events may
+    // have been written (the fan-out trigger filled their queues in the same transaction).
+    const registry = await readWorkerQueues(db);
+    const chain = registry.filter((w) => w.kind === "stage");
+    const subscribers = registry.filter((w) => w.kind === "subscriber").map((w) => w.worker);
+    const firstWorker = chain[0]?.worker;
+    const notifyEvents = (worker?: string) => {
       eventsSignal.dispatchEvent(new Event("events"));
       realtime?.wake();
+      // A subscriber's own progress writes no event: it need not wake the others.
+      if (subscribers.length > 0 && !subscribers.includes(worker ?? "")) {
+        scheduler?.wake(...subscribers);
+      }
     };
 
     // Listen first: the port (PORT=0 picks one) goes into signed URLs.
@@ -112,10 +123,6 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 
     const store = createStore(config, { publicBaseUrl: baseUrl });
-    // The registry decides which workers run and which wakes which (each the next stage's);
-    // the first is woken when the api queued work.
-    const chain = await readWorkerQueues(db);
-    const firstWorker = chain[0]?.worker;
     const deps: FunctionDeps = {
       config,
       db,
@@ -138,10 +145,11 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       log,
       idlePollMs: opts.idlePollMs,
       onProgress: notifyEvents,
-      workers: chain.map((w, i) => {
+      workers: registry.map((w) => {
         const handler = functions[w.worker];
         if (!handler) throw new Error(`The registry names ${w.worker}, which has no function`);
-        return { name: w.worker, handler, wakes: chain[i + 1] ? [chain[i + 1].worker] : [] };
+        const next = w.kind === "stage" ? chain[chain.indexOf(w) + 1] : undefined;
+        return { name: w.worker, handler, wakes: next ? [next.worker] : [] };
       }),
     });
     ref.host = createFunctionHost(functions, [storageRoute(store, config), realtime.route]);

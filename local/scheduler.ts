@@ -22,8 +22,8 @@ export interface SchedulerOptions {
   idlePollMs?: number;
   /** Wait after a failed invocation, in ms. Default 1000. */
   errorBackoffMs?: number;
-  /** Told after any invocation that handled messages (open event streams look sooner). */
-  onProgress?: () => void;
+  /** Told, with the worker's name, after any invocation that handled messages. */
+  onProgress?: (worker: string) => void;
 }
 
 /** Drives the worker functions until stopped. */
@@ -77,7 +77,7 @@ export class Scheduler {
           this.#opts.log.warn("worker invocation failed", { worker: w.name, status: res.status });
           delay = this.#opts.errorBackoffMs ?? 1000;
         } else if (body.read > 0) {
-          this.#opts.onProgress?.();
+          this.#opts.onProgress?.(w.name);
           for (const next of w.wakes ?? []) this.wake(next);
           continue; // drain: there may be more
         }

@@ -17,13 +17,22 @@ const DECODERS = ["jpeg-js", "fast-png", "omggif"];
 /**
  * Packages each function must not import: each carries only what it runs. The api decodes no
  * image and calls no model; the workers serve no Hono app; the download worker only fetches,
- * sniffs and stores; only the ai worker calls OpenAI. A function missing here fails the check.
+ * sniffs and stores; only the ai worker calls OpenAI; the event subscribers run SQL (and the
+ * notifier one signed POST). A function missing here fails the check.
  */
 const DENY: Record<string, string[]> = {
   "api": ["exifr", ...DECODERS, "image-size", "file-type", "openai"],
   "download-worker": [...HTTP_FRAMEWORK, "exifr", ...DECODERS, "image-size", "openai"],
   "metadata-worker": [...HTTP_FRAMEWORK, "openai"],
   "ai-worker": [...HTTP_FRAMEWORK],
+  "tag-indexer-worker": [
+    ...HTTP_FRAMEWORK,
+    "exifr",
+    ...DECODERS,
+    "image-size",
+    "file-type",
+    "openai",
+  ],
 };
 
 interface InfoModule {

@@ -8,12 +8,14 @@ import { type AiWorkerDeps, createAiWorker } from "./functions/ai_worker.ts";
 import type { Handler } from "./functions/common.ts";
 import { createDownloadWorker, type DownloadWorkerDeps } from "./functions/download_worker.ts";
 import { createMetadataWorker, type MetadataWorkerDeps } from "./functions/metadata_worker.ts";
+import { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
 
 export type { BaseDeps, Handler } from "./functions/common.ts";
 export { createApiHandler } from "./functions/api.ts";
 export { createDownloadWorker } from "./functions/download_worker.ts";
 export { createMetadataWorker } from "./functions/metadata_worker.ts";
 export { createAiWorker } from "./functions/ai_worker.ts";
+export { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
 
 /** What all the functions need together; the local platform builds it. */
 export type FunctionDeps =
@@ -29,5 +31,6 @@ export function createAllFunctions(deps: FunctionDeps): Record<string, Handler> 
     "download-worker": createDownloadWorker(deps),
     "metadata-worker": createMetadataWorker(deps),
     "ai-worker": createAiWorker(deps),
+    "tag-indexer-worker": createTagIndexerWorker(deps),
   };
 }

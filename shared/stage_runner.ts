@@ -1,13 +1,13 @@
 /**
  * @module stage_runner — the engine every stage worker shares: read a batch from the stage's
  * queue with a visibility timeout, claim it in one statement, handle the messages with bounded
- * concurrency, and commit each outcome atomically through the SQL functions.
+ * concurrency, and commit each outcome atomically through the SQL functions. The event
+ * subscribers' engine (subscriber_runner.ts) is the same shape over the same pieces (batch.ts).
  */
 import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ImageMetadata } from "./metadata/types.ts";
-import { Queue } from "./queue.ts";
-import { isUuid } from "./uuid.ts";
+import { forEachLimited, readBatch } from "./batch.ts";
 import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
 
@@ -121,22 +121,17 @@ export async function runStageBatch<S extends Stage>(
     errors: 0,
     durationMs: 0,
   };
-  const queue = new Queue<{ taskId?: string; traceId?: string }>(deps.db, queueName);
-  const messages = await queue.read(def.visibilityTimeoutSeconds ?? 60, def.batchSize ?? 8);
-  summary.read = messages.length;
-  if (messages.length === 0) {
-    summary.durationMs = Math.round(performance.now() - started);
-    return summary;
-  }
-
-  // GUARD: a message without a task id (or with one that is no UUID, which would make the claim
-  // statement fail for the whole batch) can never succeed: archive it for inspection.
-  const valid = messages.filter((m) => isUuid(m.message?.taskId));
-  for (const bad of messages.filter((m) => !valid.includes(m))) {
-    deps.log.warn("message without taskId archived", { queue: queueName, msgId: bad.msgId });
-    await queue.archive(bad.msgId);
-    summary.ignored++;
-  }
+  const batch = await readBatch<{ taskId: string; traceId?: string }>(
+    deps.db,
+    deps.log,
+    queueName,
+    "taskId",
+    def.visibilityTimeoutSeconds ?? 60,
+    def.batchSize ?? 8,
+  );
+  summary.read = batch.read;
+  summary.ignored = batch.malformed;
+  const valid = batch.messages;
 
   const claims = valid.length === 0 ? [] : await deps.db.query<ClaimRow>(
     `select * from darkroom.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[],
@@ -254,15 +249,4 @@ async function callTransition(
   return row.r;
 }
 
-/** Runs `fn` over `items` with at most `limit` at once. */
-export async function forEachLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  });
-  await Promise.all(lanes);
-}
+export { forEachLimited } from "./batch.ts";

@@ -68,17 +68,20 @@ export interface StageResults {
 export interface WorkerQueue {
   worker: string;
   queue: string;
+  /** A stage of the main flow, or a subscriber of the event fan-out (darkroom.subscriptions). */
+  kind: "stage" | "subscriber";
 }
 
 /**
- * The stage workers in pipeline order, read from the registry (darkroom.worker_queues): what the
- * local platform drives and wakes, each waking the next.
+ * Every worker the registry lists (darkroom.worker_queues): the stage workers in pipeline order
+ * (the local platform drives them, each waking the next), then the enabled subscribers' (woken
+ * when events are written).
  */
 export async function readWorkerQueues(
   db: import("./db.ts").Queryable,
 ): Promise<WorkerQueue[]> {
   return await db.query<WorkerQueue>(
-    `select w.worker_function as worker, w.queue from darkroom.worker_queues w
+    `select w.worker_function as worker, w.queue, w.kind from darkroom.worker_queues w
       order by w.position`,
   );
 }

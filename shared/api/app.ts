@@ -11,6 +11,7 @@ import type { ApiDeps, ApiEnv } from "./context.ts";
 import { responseForError } from "./errors.ts";
 import { registerMiscRoutes } from "./misc_routes.ts";
 import { registerStreamRoutes } from "./stream_routes.ts";
+import { registerTagRoutes } from "./tag_routes.ts";
 import { registerTaskRoutes } from "./task_routes.ts";
 
 /** Paths that need no JWT, as on Supabase with verify_jwt for everything else. */
@@ -91,6 +92,7 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
 
   registerTaskRoutes(app, deps);
   registerStreamRoutes(app, deps);
+  registerTagRoutes(app, deps);
   registerMiscRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

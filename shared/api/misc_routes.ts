@@ -1,30 +1,11 @@
 /**
- * @module api/misc_routes — GET /images?tag=, GET /stats and GET /health.
+ * @module api/misc_routes — GET /stats and GET /health.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { asCaller } from "../auth.ts";
 import { allQueueMetrics, missingQueues } from "../queue.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
-import { errorResponses, jsonContent, TaggedImageSchema } from "./schemas.ts";
-
-const imagesRoute = createRoute({
-  method: "get",
-  path: "/images",
-  summary: "Images indexed under a tag, newest first",
-  request: {
-    query: z.object({
-      tag: z.string().min(1).max(64)
-        // deno-lint-ignore no-control-regex -- control characters are exactly what is refused
-        .regex(/^[^\u0000-\u001f\u007f]+$/, "tag must not contain control characters")
-        .transform((t) => t.trim().toLowerCase()),
-      limit: z.coerce.number().int().min(1).max(100).default(50),
-    }),
-  },
-  responses: {
-    200: jsonContent(z.object({ tag: z.string(), images: z.array(TaggedImageSchema) }), "Images"),
-    ...errorResponses(400, 401),
-  },
-});
+import { errorResponses, jsonContent } from "./schemas.ts";
 
 const StatsSchema = z.object({
   scope: z.enum(["own", "all"]),
@@ -80,46 +61,8 @@ const STAGE_EVENTS: Record<string, string> = {
   "task.completed": "total",
 };
 
-/** Registers /images, /stats and /health. */
+/** Registers /stats and /health. */
 export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
-  app.openapi(imagesRoute, async (c) => {
-    const { tag, limit } = c.req.valid("query");
-    const rows = await asCaller(deps.db, c.get("caller"), (tx) =>
-      tx.query<{
-        id: string;
-        task_id: string;
-        sha256: string;
-        content_type: string;
-        width: number | null;
-        height: number | null;
-        format: string | null;
-        analysis: { caption?: string; tags?: string[] } | null;
-        created_at: Date;
-      }>(
-        `select id, task_id, sha256, content_type, width, height, format, analysis, created_at
-           from public.images
-          where analysis -> 'tags' ? $1
-          order by created_at desc, id
-          limit $2::integer`,
-        [tag, limit],
-      ));
-    return c.json({
-      tag,
-      images: rows.map((r) => ({
-        imageId: r.id,
-        taskId: r.task_id,
-        sha256: r.sha256,
-        contentType: r.content_type,
-        width: r.width,
-        height: r.height,
-        format: r.format,
-        caption: r.analysis?.caption ?? null,
-        tags: r.analysis?.tags ?? [],
-        createdAt: new Date(r.created_at).toISOString(),
-      })),
-    }, 200);
-  });
-
   app.openapi(statsRoute, async (c) => {
     const caller = c.get("caller");
     const [counts, latency, ai] = await asCaller(deps.db, caller, async (tx) =>

@@ -242,7 +242,8 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
       if (!result.changed) {
         throw new ApiError(409, "conflict", `Cannot ${action} a ${result.status} task: ${allowed}`);
       }
-      if (action === "retry") deps.onQueued?.();
+      // Both wrote an event (the subscribers' queues); a retry also queued its stage.
+      deps.onQueued?.();
       return c.json({ taskId: id, status: result.status }, 202);
     });
   transition("retry", retryTask, "Re-run a failed task from its failed stage", "only failed tasks");

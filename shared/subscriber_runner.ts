@@ -1,0 +1,217 @@
+/**
+ * @module subscriber_runner — the engine every event subscriber shares (tag indexer,
+ * notifier, ...), the stage runner's twin: read a batch from the subscriber's queue with a
+ * visibility timeout, claim it in one statement (darkroom.claim_events drops duplicates of
+ * events already handled), handle the events with bounded concurrency, and commit each outcome
+ * through the SQL functions: ack, retry with backoff, or archive with the error. A subscriber
+ * never changes task state.
+ */
+import { forEachLimited, readBatch } from "./batch.ts";
+import { StageError } from "./errors.ts";
+import type { INEvent } from "./events.ts";
+import type { Logger } from "./log.ts";
+import { decideRetry, type RetryDecision } from "./retry_policy.ts";
+import type { RunnerDeps } from "./stage_runner.ts";
+
+/** The message the fan-out sends a subscriber: ids only. */
+export interface SubscriberMessage extends Record<string, unknown> {
+  eventId: string;
+  taskId: string | null;
+  traceId: string;
+  eventType: string;
+}
+
+/** One event being handled. */
+export interface EventJob {
+  msgId: number;
+  /** Tries of this message so far, this one included (pgmq's read_ct). */
+  attempt: number;
+  /** MAX_ATTEMPTS: the last try is `attempt === maxAttempts`. */
+  maxAttempts: number;
+  event: INEvent;
+  log: Logger;
+  /** Aborted when the time budget of one event is spent. */
+  signal: AbortSignal;
+}
+
+/** What a subscriber is: its row in darkroom.subscriptions, who it is, and the work. */
+export interface SubscriberDefinition {
+  /** darkroom.subscriptions.name, e.g. `tag_indexer`. */
+  subscriber: string;
+  /** The worker function, e.g. `tag-indexer-worker` (logs and summaries). */
+  source: string;
+  /** Handles one event; resolves when its effect is committed. Throws StageError to retry. */
+  handle(job: EventJob): Promise<void>;
+  /** Told of a failed try before its outcome commits (the notifier records the attempt). */
+  onFailure?(job: EventJob, decision: RetryDecision, error: unknown): Promise<void>;
+  /** Seconds before try `attempt + 1`; default the retry policy's backoff (2, 4, 8 ... s). */
+  retryDelaySeconds?(attempt: number, retryAfterSeconds?: number): number;
+  /** Messages per batch. Default 16. */
+  batchSize?: number;
+  /** Events handled at once. Default 4. */
+  concurrency?: number;
+  /** Seconds a read message stays hidden. Default 60. MUST exceed `timeoutMs`. */
+  visibilityTimeoutSeconds?: number;
+  /** Time budget of one event. Default 30000. */
+  timeoutMs?: number;
+}
+
+/** The JSON summary a subscriber worker's invocation answers. */
+export interface SubscriberSummary {
+  worker: string;
+  queue: string;
+  read: number;
+  done: number;
+  retried: number;
+  failed: number;
+  /** Duplicates of handled events, events gone, malformed messages. */
+  ignored: number;
+  /** Events whose outcome could not be recorded; they are delivered again later. */
+  errors: number;
+  durationMs: number;
+}
+
+interface ClaimRow {
+  msg_id: number;
+  event_id: string;
+  proceed: boolean;
+  attempt: number;
+  event: INEvent | null;
+}
+
+/** Reads one batch from the subscriber's queue and handles it. */
+export async function runSubscriberBatch(
+  deps: RunnerDeps,
+  def: SubscriberDefinition,
+): Promise<SubscriberSummary> {
+  const started = performance.now();
+  const [{ queue }] = await deps.db.query<{ queue: string }>(
+    "select darkroom.subscription_queue(p_subscriber => $1) as queue",
+    [def.subscriber],
+  );
+  const summary: SubscriberSummary = {
+    worker: def.source,
+    queue,
+    read: 0,
+    done: 0,
+    retried: 0,
+    failed: 0,
+    ignored: 0,
+    errors: 0,
+    durationMs: 0,
+  };
+  const batch = await readBatch<SubscriberMessage>(
+    deps.db,
+    deps.log,
+    queue,
+    "eventId",
+    def.visibilityTimeoutSeconds ?? 60,
+    def.batchSize ?? 16,
+  );
+  summary.read = batch.read;
+  summary.ignored = batch.malformed;
+  const claims = batch.messages.length === 0 ? [] : await deps.db.query<ClaimRow>(
+    `select * from darkroom.claim_events(p_subscriber => $1, p_msg_ids => $2::bigint[],
+       p_event_ids => $3::uuid[], p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
+    [
+      def.subscriber,
+      batch.messages.map((m) => m.msgId),
+      batch.messages.map((m) => m.message.eventId),
+      batch.messages.map((m) => m.readCt),
+      deps.maxAttempts,
+    ],
+  );
+  const jobs = claims.filter((c) => c.proceed);
+  summary.ignored += claims.length - jobs.length;
+  await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
+    summary[await handleOne(deps, def, claim)]++;
+  });
+  summary.durationMs = Math.round(performance.now() - started);
+  return summary;
+}
+
+type Outcome = "done" | "retried" | "failed" | "errors";
+
+async function handleOne(
+  deps: RunnerDeps,
+  def: SubscriberDefinition,
+  claim: ClaimRow,
+): Promise<Outcome> {
+  const event = claim.event!;
+  const log = deps.log.child({
+    traceId: event.traceId,
+    taskId: event.taskId,
+    eventId: event.eventId,
+    eventType: event.eventType,
+    subscriber: def.subscriber,
+    msgId: Number(claim.msg_id),
+  });
+  const job: EventJob = {
+    msgId: Number(claim.msg_id),
+    attempt: claim.attempt,
+    maxAttempts: deps.maxAttempts,
+    event,
+    log,
+    signal: AbortSignal.timeout(def.timeoutMs ?? 30_000),
+  };
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  let failure: unknown;
+  try {
+    await def.handle(job);
+    await transition(deps, "ack_event", [def.subscriber, job.msgId, event.eventId, job.attempt]);
+    log.info("event handled", { attempt: job.attempt, durationMs: elapsed() });
+    return "done";
+  } catch (error) {
+    failure = error;
+  }
+  const decision = decide(def, failure, job);
+  try {
+    await def.onFailure?.(job, decision, failure);
+    if (decision.action === "retry") {
+      log.warn("event failed, retry scheduled", {
+        code: decision.code,
+        err: failure,
+        delaySeconds: decision.delaySeconds,
+        attempt: job.attempt,
+        durationMs: elapsed(),
+      });
+      await transition(deps, "retry_event", [def.subscriber, job.msgId, decision.delaySeconds]);
+      return "retried";
+    }
+    log.warn("event failed", { code: decision.code, err: failure, attempt: job.attempt });
+    await transition(deps, "fail_event", [
+      def.subscriber,
+      job.msgId,
+      event.eventId,
+      job.attempt,
+      `${decision.code}: ${decision.message}`,
+    ]);
+    return "failed";
+  } catch (error) {
+    // The message stays hidden until its visibility timeout, then is delivered again.
+    log.error("cannot record event outcome; message will be delivered again", { err: error });
+    return "errors";
+  }
+}
+
+/** The retry policy's decision, with the subscriber's own delays when it has them. */
+function decide(def: SubscriberDefinition, failure: unknown, job: EventJob): RetryDecision {
+  const decision = decideRetry(failure, job.attempt, job.maxAttempts);
+  if (decision.action !== "retry" || !def.retryDelaySeconds) return decision;
+  const retryAfter = failure instanceof StageError ? failure.retryAfterSeconds : undefined;
+  return { ...decision, delaySeconds: def.retryDelaySeconds(job.attempt, retryAfter) };
+}
+
+const TRANSITIONS = {
+  ack_event:
+    "select darkroom.ack_event(p_subscriber => $1, p_msg_id => $2::bigint, p_event_id => $3::uuid, p_attempts => $4::integer) as r",
+  retry_event:
+    "select darkroom.retry_event(p_subscriber => $1, p_msg_id => $2::bigint, p_delay_seconds => $3::integer) as r",
+  fail_event:
+    "select darkroom.fail_event(p_subscriber => $1, p_msg_id => $2::bigint, p_event_id => $3::uuid, p_attempts => $4::integer, p_error => $5) as r",
+} as const;
+
+async function transition(deps: RunnerDeps, name: keyof typeof TRANSITIONS, params: unknown[]) {
+  await deps.db.query(TRANSITIONS[name], params);
+}
