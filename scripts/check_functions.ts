@@ -25,6 +25,14 @@ const DENY: Record<string, string[]> = {
   "download-worker": [...HTTP_FRAMEWORK, "exifr", ...DECODERS, "image-size", "openai"],
   "metadata-worker": [...HTTP_FRAMEWORK, "openai"],
   "ai-worker": [...HTTP_FRAMEWORK],
+  "notification-worker": [
+    ...HTTP_FRAMEWORK,
+    "exifr",
+    ...DECODERS,
+    "image-size",
+    "file-type",
+    "openai",
+  ],
   "tag-indexer-worker": [
     ...HTTP_FRAMEWORK,
     "exifr",

@@ -33,6 +33,12 @@ const schema = z.object({
   MAX_IMAGE_PIXELS: int(1).default(100_000_000),
   DOWNLOAD_TIMEOUT_MS: int(1).default(15_000),
   JWT_SECRET: z.string().min(32).default(DEV_JWT_SECRET),
+  // The Standard Webhooks secret (`whsec_` + base64) the notifier signs deliveries with; without
+  // it every delivery fails, recorded with that reason, and can be redelivered once it is set.
+  WEBHOOK_SECRET: z.string().regex(
+    /^whsec_[A-Za-z0-9+/]{16,}={0,2}$/,
+    "must be a Standard Webhooks secret: whsec_ followed by base64",
+  ).optional(),
   RATE_LIMIT_PER_MINUTE: int(1).default(120),
   RATE_LIMIT_BURST: int(1).default(60),
   // Local platform only (Edge Functions have no threads): off-thread workers for the stages'

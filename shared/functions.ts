@@ -9,6 +9,10 @@ import type { Handler } from "./functions/common.ts";
 import { createDownloadWorker, type DownloadWorkerDeps } from "./functions/download_worker.ts";
 import { createMetadataWorker, type MetadataWorkerDeps } from "./functions/metadata_worker.ts";
 import { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
+import {
+  createNotificationWorker,
+  type NotificationWorkerDeps,
+} from "./functions/notification_worker.ts";
 
 export type { BaseDeps, Handler } from "./functions/common.ts";
 export { createApiHandler } from "./functions/api.ts";
@@ -16,13 +20,15 @@ export { createDownloadWorker } from "./functions/download_worker.ts";
 export { createMetadataWorker } from "./functions/metadata_worker.ts";
 export { createAiWorker } from "./functions/ai_worker.ts";
 export { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
+export { createNotificationWorker } from "./functions/notification_worker.ts";
 
 /** What all the functions need together; the local platform builds it. */
 export type FunctionDeps =
   & ApiFunctionDeps
   & DownloadWorkerDeps
   & MetadataWorkerDeps
-  & AiWorkerDeps;
+  & AiWorkerDeps
+  & NotificationWorkerDeps;
 
 /** Every function by name, as mounted under /functions/v1/<name>. */
 export function createAllFunctions(deps: FunctionDeps): Record<string, Handler> {
@@ -32,5 +38,6 @@ export function createAllFunctions(deps: FunctionDeps): Record<string, Handler> 
     "metadata-worker": createMetadataWorker(deps),
     "ai-worker": createAiWorker(deps),
     "tag-indexer-worker": createTagIndexerWorker(deps),
+    "notification-worker": createNotificationWorker(deps),
   };
 }

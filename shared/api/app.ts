@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors.ts";
 import { errorResponse } from "../http_errors.ts";
 import type { ApiDeps, ApiEnv } from "./context.ts";
+import { registerDeliveryRoutes } from "./delivery_routes.ts";
 import { responseForError } from "./errors.ts";
 import { registerMiscRoutes } from "./misc_routes.ts";
 import { registerStreamRoutes } from "./stream_routes.ts";
@@ -93,6 +94,7 @@ export function createApiApp(deps: ApiDeps): OpenAPIHono<ApiEnv> {
   registerTaskRoutes(app, deps);
   registerStreamRoutes(app, deps);
   registerTagRoutes(app, deps);
+  registerDeliveryRoutes(app, deps);
   registerMiscRoutes(app, deps);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

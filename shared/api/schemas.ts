@@ -23,7 +23,7 @@ export const NewTaskSchema = z.object({
   imageUrl: httpUrl("imageUrl").openapi({ example: "https://example.com/photo.jpg" }),
   callbackUrl: httpUrl("callbackUrl").optional().openapi({
     description:
-      "Stored with the task for the completion callback, which is planned: nothing is sent to it yet",
+      "Receives task.completed, task.failed and task.cancelled as signed webhooks (Standard Webhooks); every attempt is listed by GET /tasks/{id}/deliveries",
   }),
   options: z.record(z.string(), z.unknown()).optional()
     .refine(

@@ -538,13 +538,14 @@ Deno.test({
             sqlA,
             "select task_id from public.image_tags",
           );
-          assert.deepEqual(tags, [{ task_id: aTask }]);
+          // The tag indexer has indexed both images too: A sees A's rows, all of them and only.
+          assert.deepEqual([...new Set(tags.map((r) => r.task_id))], [aTask]);
           const deliveries = await sqlAs<{ task_id: string }>(
             db,
             sqlA,
             "select task_id from public.deliveries",
           );
-          assert.deepEqual(deliveries, [{ task_id: aTask }]);
+          assert.deepEqual([...new Set(deliveries.map((r) => r.task_id))], [aTask]);
           for (const table of ["image_tags", "deliveries"]) {
             assert.deepEqual(
               await sqlAs(db, { role: "anon" }, `select 1 from public.${table}`),
