@@ -77,3 +77,26 @@ export async function openTestDb(prepare: Prepare = "all"): Promise<TestDb> {
 export async function purgeStageQueues(db: Queryable): Promise<void> {
   await db.query("select pgmq.purge_queue(s.queue) from darkroom.stages s");
 }
+
+/**
+ * Runs `fn` in a transaction as `role` with `claims` set, as PostgREST would, and returns its
+ * result — or the error it threw (so a test can assert on a refusal's SQLSTATE).
+ */
+export async function asRole<T>(
+  db: Db,
+  role: string,
+  claims: Record<string, unknown>,
+  fn: (tx: Queryable) => Promise<T>,
+): Promise<T | unknown> {
+  try {
+    return await db.transaction(async (tx) => {
+      await tx.query(
+        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
+        [role, JSON.stringify({ role, ...claims })],
+      );
+      return await fn(tx);
+    });
+  } catch (err) {
+    return err;
+  }
+}

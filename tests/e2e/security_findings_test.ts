@@ -4,28 +4,8 @@
 // tests/integration/decoder_bounds_test.ts and e2e/health_under_bombs_test.ts.
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import type { Db, Queryable } from "../../shared/db.ts";
+import { asRole } from "../_helpers/db.ts";
 import { startTestPlatform } from "../_helpers/platform.ts";
-
-/** Runs `fn` in a transaction as `role` with `claims`, as PostgREST would; rolls back. */
-async function asRole<T>(
-  db: Db,
-  role: string,
-  claims: Record<string, unknown>,
-  fn: (tx: Queryable) => Promise<T>,
-): Promise<T | unknown> {
-  try {
-    return await db.transaction(async (tx) => {
-      await tx.query(
-        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-        [role, JSON.stringify({ role, ...claims })],
-      );
-      return await fn(tx);
-    });
-  } catch (err) {
-    return err;
-  }
-}
 
 Deno.test("finding 4: an Idempotency-Key is refused with the shared anon key, over HTTP and in SQL", async (t) => {
   const p = await startTestPlatform();

@@ -3,28 +3,7 @@
 // (4, 6, 7, 8) are in tests/e2e/security_findings_test.ts; the decoder findings (1–3) in
 // decoder_bounds_test.ts and e2e/health_under_bombs_test.ts.
 import assert from "node:assert/strict";
-import type { Db, Queryable } from "../../shared/db.ts";
-import { openTestDb } from "../_helpers/db.ts";
-
-/** Runs `fn` in a transaction as `role` with `claims`, as PostgREST would; rolls back. */
-async function asRole<T>(
-  db: Db,
-  role: string,
-  claims: Record<string, unknown>,
-  fn: (tx: Queryable) => Promise<T>,
-): Promise<T | unknown> {
-  try {
-    return await db.transaction(async (tx) => {
-      await tx.query(
-        "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)",
-        [role, JSON.stringify({ role, ...claims })],
-      );
-      return await fn(tx);
-    });
-  } catch (err) {
-    return err;
-  }
-}
+import { asRole, openTestDb } from "../_helpers/db.ts";
 
 Deno.test("finding 5: anon and authenticated can use no sequence (setval cannot rewind events)", async () => {
   const t = await openTestDb();
