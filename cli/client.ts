@@ -98,7 +98,7 @@ export class DarkroomClient {
    * resent after a lost answer creates nothing twice; the anon key may not (the server refuses
    * it: the key is shared by every client).
    */
-  async submit(urls: string[], runId = crypto.randomUUID()): Promise<string[]> {
+  async submit(urls: string[], runId: string = crypto.randomUUID()): Promise<string[]> {
     const keyed = this.role === "authenticated" || this.role === "service_role";
     const ids: string[] = [];
     for (let start = 0; start < urls.length; start += BATCH_SIZE) {
@@ -148,14 +148,18 @@ export class DarkroomClient {
           await res.body?.cancel();
           throw new Error(`GET /events/stream answered ${res.status}`);
         }
+        let got = false;
         for await (const message of sseMessages(res.body)) {
           failures = 0;
+          got = true;
           if (!message.id || !message.data) continue;
           last = message.id;
           const event = JSON.parse(message.data) as Omit<StreamEvent, "id">;
           onEvent({ ...event, id: message.id });
         }
-        // The server ended the stream (e.g. it restarted): reconnect from the last id.
+        // The server ended the stream (e.g. it restarted): reconnect from the last id. An end
+        // with nothing read counts as a failure, so a server that keeps closing is not spun on.
+        if (!got) throw new Error("GET /events/stream ended without an event");
       } catch (err) {
         if (signal.aborted) return;
         if (++failures >= maxFailures) throw err;

@@ -97,6 +97,22 @@ Deno.test({
         }
       });
 
+      await t.step("submit prints a one-line hint when the platform blocks loopback", async () => {
+        const strict = await startTestPlatform({ ALLOW_PRIVATE_NETWORK: "false" });
+        try {
+          const r = await submit(strict.platform.url, await strict.userToken(), [
+            `${fixtures.url}/images/plain.png`,
+          ]);
+          assert.equal(r.code, 1, r.stdout + r.stderr);
+          assert.match(r.stdout, /plain\.png\s+failed\s+.*blocked_address: /);
+          const hints = r.stderr.split("\n").filter((l) => l.startsWith("hint: "));
+          assert.deepEqual(hints.length, 1, r.stderr);
+          assert.match(hints[0], /ALLOW_PRIVATE_NETWORK=true deno task start/);
+        } finally {
+          await strict.close();
+        }
+      });
+
       await t.step("submit without a key exits 2 with the usage", async () => {
         const r = await submit(base, "", ["https://example.com/a.jpg"]);
         assert.equal(r.code, 2);
