@@ -156,6 +156,18 @@ Deno.test({
         },
       );
 
+      await t.step("GET /tasks is in the OpenAPI document with its query parameters", async () => {
+        const doc = await (await app.request("/api/openapi.json")).json();
+        const op = doc.paths["/api/tasks"].get;
+        assert.deepEqual(op.parameters.map((x: Json) => x.name), [
+          "status",
+          "tag",
+          "limit",
+          "cursor",
+        ]);
+        assert.ok(op.responses["200"].content["application/json"].schema);
+      });
+
       await t.step("GET /tasks for a user is planned on tasks_owner_created_at_idx", async () => {
         const caller = {
           role: "authenticated",
