@@ -216,6 +216,66 @@ export async function getTask(db: Queryable, taskId: string): Promise<TaskResour
   return row ? taskFromRow(row) : null;
 }
 
+/** What GET /tasks filters and pages by. */
+export interface TaskListQuery {
+  /** Only these statuses; empty or absent = any. */
+  statuses?: readonly TaskStatus[];
+  /** Only tasks whose image carries every one of these (normalised) tags; empty = no filter. */
+  tags?: readonly string[];
+  /** Page size. */
+  limit: number;
+  /** Start after this (created_at in µs since the epoch, id), from the previous page. */
+  after?: { micros: string; id: string } | null;
+}
+
+/**
+ * The query of {@linkcode listTasks}: $1 statuses, $2 tags, $3/$4 the cursor, $5 the row count.
+ * No owner predicate: row level security decides whose rows these are.
+ */
+export const LIST_TASKS_SQL =
+  `select t.*, (extract(epoch from t.created_at) * 1000000)::bigint::text as micros,
+            (select to_jsonb(i) || jsonb_build_object('metadata', i.metadata - 'exif')
+               from public.images i where i.task_id = t.id) as image
+       from public.tasks t
+      where ($1::text[] is null or t.status = any($1::text[]))
+        and ($2::text[] is null
+             or (select count(*) from public.image_tags it
+                  where it.task_id = t.id and it.tag = any($2::text[])) = cardinality($2::text[]))
+        and ($3::bigint is null
+             or (t.created_at, t.id) <
+                ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::uuid))
+      order by t.created_at desc, t.id desc
+      limit $5::integer`;
+
+/** One page of tasks and the cursor of the last one (null when no page follows). */
+export interface TaskPage {
+  tasks: TaskResource[];
+  next: { micros: string; id: string } | null;
+}
+
+/**
+ * The tasks the caller may see (row level security decides), newest first, without each image's
+ * heavy `metadata.exif`. Keyset-paginated on (created_at, id).
+ */
+export async function listTasks(db: Queryable, q: TaskListQuery): Promise<TaskPage> {
+  const rows = await db.query<TaskRow & { micros: string }>(
+    LIST_TASKS_SQL,
+    [
+      q.statuses?.length ? q.statuses : null,
+      q.tags?.length ? q.tags : null,
+      q.after?.micros ?? null,
+      q.after?.id ?? null,
+      q.limit + 1,
+    ],
+  );
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    tasks: page.map(taskFromRow),
+    next: rows.length > q.limit && last ? { micros: last.micros, id: last.id } : null,
+  };
+}
+
 /** A task's events, oldest first. */
 export async function listTaskEvents(db: Queryable, taskId: string): Promise<INEvent[]> {
   const rows = await db.query<EventRow>(

@@ -67,16 +67,18 @@ const tagsRoute = createRoute({
 });
 
 /** A page boundary: the last image's created_at (µs since the epoch) and id. */
-interface Cursor {
+export interface Cursor {
   micros: string;
   id: string;
 }
 
-function encodeCursor(c: Cursor): string {
+/** An opaque cursor of (created_at µs, id), URL-safe base64. */
+export function encodeCursor(c: Cursor): string {
   return btoa(`${c.micros}:${c.id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-function decodeCursor(raw: string): Cursor {
+/** The cursor {@linkcode encodeCursor} made; 400 for anything else. */
+export function decodeCursor(raw: string): Cursor {
   let text = "";
   try {
     text = atob(raw.replaceAll("-", "+").replaceAll("_", "/"));

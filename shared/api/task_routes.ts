@@ -1,6 +1,7 @@
 /**
  * @module api/task_routes — POST /tasks, POST /tasks/batch, GET /tasks/:id,
- * GET /tasks/:id/events, POST /tasks/:id/retry and /cancel.
+ * GET /tasks (the caller's tasks, newest first), GET /tasks/:id/events, POST /tasks/:id/retry and
+ * /cancel.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { asCaller } from "../auth.ts";
@@ -12,12 +13,17 @@ import {
   getImagePaths,
   getTask,
   listTaskEvents,
+  listTasks,
   retryTask,
+  TASK_STATUSES,
   taskExists,
+  type TaskStatus,
   type TransitionResult,
 } from "../tasks.ts";
 import { blockedHostnameReason } from "../net/address_policy.ts";
 import { isUuid } from "../uuid.ts";
+import { normaliseTags } from "../tags.ts";
+import { decodeCursor, encodeCursor } from "./tag_routes.ts";
 import { rateLimitSubject, takeRateLimitTokens } from "../rate_limit.ts";
 import type { Caller } from "../auth.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
@@ -81,6 +87,61 @@ const getTaskRoute = createRoute({
   summary: "A task, with its image, metadata and analysis",
   request: { params: TaskIdParam },
   responses: { 200: jsonContent(TaskSchema, "The task"), ...errorResponses(400, 401, 404) },
+});
+
+const StatusParam = z.string().max(200);
+const ListTagParam = z.string().min(1).max(256)
+  // deno-lint-ignore no-control-regex -- control characters are exactly what is refused
+  .regex(/^[^\u0000-\u001f\u007f]+$/, "tag must not contain control characters");
+
+const listTasksRoute = createRoute({
+  method: "get",
+  path: "/tasks",
+  summary: "The caller's tasks, newest first, cursor-paginated (none for the anon key)",
+  request: {
+    query: z.object({
+      status: z.union([StatusParam, z.array(StatusParam).max(10)]).optional()
+        .transform((s, ctx) => {
+          const all = (s === undefined ? [] : Array.isArray(s) ? s : [s])
+            .flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+          const unknown = all.find((v) => !(TASK_STATUSES as readonly string[]).includes(v));
+          if (unknown !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              message: `unknown status ${unknown.slice(0, 32)}; one of ${TASK_STATUSES.join(", ")}`,
+            });
+            return z.NEVER;
+          }
+          return [...new Set(all)] as TaskStatus[];
+        })
+        .openapi({
+          description: `Only these statuses (repeat the parameter or separate with commas): ${
+            TASK_STATUSES.join(", ")
+          }`,
+        }),
+      tag: z.union([ListTagParam, z.array(ListTagParam).max(10)]).optional()
+        .transform((t) => normaliseTags(t === undefined ? [] : Array.isArray(t) ? t : [t]))
+        .openapi({
+          description: "Only tasks whose image carries every tag asked (the tag index)",
+        }),
+      limit: z.coerce.number().int().min(1).max(100).default(50),
+      cursor: z.string().max(200).optional().openapi({
+        description: "nextCursor of the previous page",
+      }),
+    }),
+  },
+  responses: {
+    200: jsonContent(
+      z.object({
+        tasks: z.array(TaskSchema).openapi({
+          description: "Task resources as GET /tasks/{id} gives them, without image.metadata.exif",
+        }),
+        nextCursor: z.string().nullable().openapi({ description: "null on the last page" }),
+      }),
+      "Tasks",
+    ),
+    ...errorResponses(400, 401),
+  },
 });
 
 const taskEventsRoute = createRoute({
@@ -194,6 +255,18 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     return c.json({
       tasks: created.map(({ taskId, traceId, status }) => ({ taskId, traceId, status })),
     }, 202);
+  });
+
+  app.openapi(listTasksRoute, async (c) => {
+    const { status, tag, limit, cursor } = c.req.valid("query");
+    const after = cursor === undefined ? null : decodeCursor(cursor);
+    // No task is named: RLS admits the caller's own rows only (none for anon).
+    const page = await asCaller(
+      deps.db,
+      c.get("caller"),
+      (tx) => listTasks(tx, { statuses: status, tags: tag, limit, after }),
+    );
+    return c.json({ tasks: page.tasks, nextCursor: page.next && encodeCursor(page.next) }, 200);
   });
 
   app.openapi(getTaskRoute, async (c) => {
