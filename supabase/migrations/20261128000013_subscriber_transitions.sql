@@ -87,7 +87,6 @@ as $$
 declare
   v_queue constant text := darkroom.subscription_queue(p_subscriber);
   v_event public.events;
-  i integer;
 begin
   for i in 1 .. coalesce(array_length(p_msg_ids, 1), 0) loop
     select e.* into v_event from public.events e where e.id = p_event_ids[i];
