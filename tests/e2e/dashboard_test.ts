@@ -96,7 +96,7 @@ Deno.test({
       headless: true,
     });
     try {
-      const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
       const pageErrors: string[] = [];
       page.on("pageerror", (err) => pageErrors.push(String(err)));
       await page.addInitScript(RECORDER);
