@@ -175,3 +175,73 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: hasChromium
+    ? "dashboard with a user's JWT: ?key= leaves the address bar, one stream shows tasks made elsewhere, many URLs at once, Cancel"
+    : `dashboard with a user's JWT (ignored: ${CHROMIUM} is missing)`,
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const fixtures = startFixtureServer();
+    const p = await startTestPlatform({ DOWNLOAD_TIMEOUT_MS: "60000" });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: FLAGS.filter((f) => f !== "--headless"),
+      headless: true,
+    });
+    try {
+      const token = await p.userToken();
+      const page = await browser.newPage();
+      const pageErrors: string[] = [];
+      page.on("pageerror", (err) => pageErrors.push(String(err)));
+      await page.goto(`${p.platform.url}/?key=${token}`);
+      await page.locator("#live[data-state=live]").waitFor({ timeout: 10_000 });
+      assert.equal(new URL(page.url()).search, "", "the key left the address bar");
+      assert.equal(await page.inputValue("#api-key"), token);
+      // Inside the closed Settings box: not rendered, so its text, not innerText.
+      assert.equal(await page.locator("#key-role").textContent(), "acts as authenticated");
+
+      // One URL a line: each gets its own answer.
+      await page.fill(
+        "#urls",
+        [`${fixtures.url}/images/nikon_d70.jpg`, "ftp://example.com/x.jpg"].join("\n"),
+      );
+      await page.click("#submit-button");
+      await page.locator("#submit-results li:nth-child(2)[data-ok]").waitFor({ timeout: 10_000 });
+      assert.deepEqual(await attrs(page.locator("#submit-results li"), "data-ok"), [
+        "true",
+        "false",
+      ]);
+      assert.match(await page.locator("#submit-results li").nth(1).innerText(), /invalid_request/);
+      const [good] = await attrs(page.locator("#submit-results li"), "data-task-id");
+
+      // A task the page did not create reaches it through the user's stream.
+      const res = await fetch(`${p.api}/tasks`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ imageUrl: `${fixtures.url}/images/sony_d700.jpg` }),
+      });
+      const elsewhere = (await res.json()).taskId as string;
+      for (const id of [good, elsewhere]) {
+        await row(page, id).and(page.locator('[data-status="completed"]'))
+          .waitFor({ timeout: 30_000 });
+      }
+
+      // A download that stalls keeps running: Cancel ends it.
+      const slow = await submit(page, `${fixtures.url}/slow`);
+      await row(page, slow).and(page.locator('[data-status="processing"]'))
+        .waitFor({ timeout: 10_000 });
+      await row(page, slow).click();
+      await page.click("#detail button.cancel");
+      await row(page, slow).and(page.locator('[data-status="cancelled"]'))
+        .waitFor({ timeout: 10_000 });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await browser.close();
+      await p.close();
+      await fixtures.close();
+    }
+  },
+});
