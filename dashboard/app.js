@@ -7,7 +7,7 @@
  * localStorage), one stream per running task, and polls the rest.
  */
 import { Api, ApiError } from "./api.js";
-import { roleOfKey, TERMINAL, urlsOf } from "./model.js";
+import { elapsedMs, formatDuration, roleOfKey, TERMINAL, urlsOf } from "./model.js";
 import { followSse } from "./sse.js";
 import {
   renderDeliveries,
@@ -377,7 +377,13 @@ function main() {
   });
   // Elapsed times of running tasks tick without a reload.
   setInterval(() => {
-    if (state.ids.some((id) => task(id) && !TERMINAL.has(task(id).status))) renderTasks();
+    for (const [id, li] of rows) {
+      const t = task(id);
+      const el = li.querySelector(".elapsed");
+      if (t && el && !TERMINAL.has(t.status)) {
+        el.textContent = formatDuration(elapsedMs(t, Date.now()));
+      }
+    }
   }, 1000);
   renderTasks();
   applySettings(settings);
