@@ -46,6 +46,7 @@ Darkroom is running.
          API URL: ${platform.url}
    Functions URL: ${fn}
              api: ${fn}/api   (OpenAPI: ${fn}/api/openapi.json)
+       Dashboard: ${platform.url}/   (the anon key is its default key)
          workers: ${STAGES.map((s) => `${fn}/${s.worker}`).join(", ")}
         Database: ${
   config.databaseUrl ? "DATABASE_URL" : `embedded PGlite in ${config.DATA_DIR}/pgdata`

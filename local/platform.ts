@@ -17,6 +17,7 @@ import { readWorkerQueues } from "../shared/stages.ts";
 import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
 import { ComputePool } from "./compute/pool.ts";
 import { createFunctionHost } from "./function_host.ts";
+import { dashboardRoute } from "./dashboard_route.ts";
 import { platformApiKeys, platformKey } from "./keys.ts";
 import { PGliteDb } from "./pglite_db.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -152,7 +153,11 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         return { name: w.worker, handler, wakes: next ? [next.worker] : [] };
       }),
     });
-    ref.host = createFunctionHost(functions, [storageRoute(store, config), realtime.route]);
+    ref.host = createFunctionHost(functions, [
+      storageRoute(store, config),
+      realtime.route,
+      dashboardRoute({ defaultKey: anonKey }),
+    ]);
     scheduler.start();
 
     const platform: Platform = {
