@@ -163,13 +163,24 @@ export async function runStageBatch<S extends Stage>(
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
     if (deps.stopSignal?.aborted) {
       // Stopped before this one started: give it back at once.
-      await releaseMessage(deps.db, deps.log, queueName, Number(claim.msg_id));
+      await releaseMessage(
+        deps.db,
+        deps.log.child({
+          traceId: claim.task?.trace_id,
+          taskId: claim.task_id,
+          stage: def.stage,
+          msgId: Number(claim.msg_id),
+        }),
+        queueName,
+        Number(claim.msg_id),
+      );
       summary.released++;
       return;
     }
     const outcome = await handleOne(deps, def, claim);
     summary[outcome]++;
   });
+  if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
   return finish();
 }
 
@@ -198,6 +209,7 @@ async function handleOne<S extends Stage>(
   });
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
+  log.debug("stage started", { attempt: claim.attempt });
   const budget = AbortSignal.timeout(def.timeoutMs ?? 45_000);
   const held = await runHeld(
     {

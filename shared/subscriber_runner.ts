@@ -141,12 +141,20 @@ export async function runSubscriberBatch(
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
     if (deps.stopSignal?.aborted) {
       // Stopped before this one started: give it back at once.
-      await releaseMessage(deps.db, deps.log, queue, Number(claim.msg_id));
+      const log = deps.log.child({
+        traceId: claim.event?.traceId,
+        taskId: claim.event?.taskId,
+        eventId: claim.event_id,
+        subscriber: def.subscriber,
+        msgId: Number(claim.msg_id),
+      });
+      await releaseMessage(deps.db, log, queue, Number(claim.msg_id));
       summary.released++;
       return;
     }
     summary[await handleOne(deps, def, queue, claim)]++;
   });
+  if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
   return finish();
 }
 
@@ -178,6 +186,7 @@ async function handleOne(
   };
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
+  log.debug("event started", { attempt: job.attempt });
   const held = await runHeld(
     {
       db: deps.db,
