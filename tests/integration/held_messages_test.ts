@@ -9,7 +9,7 @@ import { StageError } from "../../shared/errors.ts";
 import { silentLogger } from "../../shared/log.ts";
 import { runStageBatch, type StageDefinition, type StageJob } from "../../shared/stage_runner.ts";
 import type { StageResults } from "../../shared/stages.ts";
-import { createTask, getTask, listTaskEvents } from "../../shared/tasks.ts";
+import { cancelTask, createTask, getTask, listTaskEvents } from "../../shared/tasks.ts";
 import { runSubscriberBatch } from "../../shared/subscriber_runner.ts";
 
 let t: TestDb | undefined;
@@ -42,7 +42,7 @@ const DOWNLOADED: StageResults["download"] = {
   storagePath: "sha256/b",
 };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A download stage with a 1 s visibility timeout whose work is `run`. */
 function slowStage(
@@ -221,4 +221,24 @@ test("runSubscriberBatch() once stopped reads nothing", async (db) => {
   });
   assert.equal(summary.read, 0);
   assert.equal(summary.released, 0);
+});
+
+test("runSubscriberBatch() extends a slow event's visibility: no second delivery, gone once done", async (db) => {
+  await db.query("select pgmq.purge_queue('evt_notification')");
+  const created = await createTask(db, { imageUrl: "http://example.com/cancelled.jpg" });
+  await cancelTask(db, created.taskId); // task.cancelled goes to the notification subscriber
+  const subscriber = (handle: () => Promise<void>) => ({
+    subscriber: "notification",
+    source: "notification-worker",
+    visibilityTimeoutSeconds: 1,
+    timeoutMs: 10_000,
+    handle,
+  });
+  const slow = runSubscriberBatch(deps(db), subscriber(() => sleep(2_600)));
+  await sleep(1_700);
+  const second = await runSubscriberBatch(deps(db), subscriber(() => Promise.resolve()));
+  assert.equal(second.read, 0, "the held message was not handed out again");
+  assert.equal((await slow).done, 1);
+  const left = await db.query("select 1 from pgmq.q_evt_notification");
+  assert.equal(left.length, 0, "the handled message is gone");
 });
