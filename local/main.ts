@@ -32,7 +32,14 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   console.log("Stopping Darkroom...");
+  // The stop is bounded by STOP_TIMEOUT_MS (the workers give back what they still hold then);
+  // should anything else hang past it, exit anyway rather than wait for a SIGKILL.
+  const hung = setTimeout(() => {
+    console.error("Stop did not finish in time; exiting");
+    Deno.exit(1);
+  }, config.STOP_TIMEOUT_MS + 5_000);
   await platform.stop();
+  clearTimeout(hung);
   console.log("Stopped.");
   Deno.exit(0);
 };

@@ -44,7 +44,11 @@ export interface Platform {
   deps: FunctionDeps;
   /** Runs metadata extraction and local analysis off the event loop serving HTTP. */
   compute: ComputePool;
-  /** Stops the server, the scheduler (and the compute pool) and the database, in that order. */
+  /**
+   * Stops gracefully: the workers read nothing more and give back the messages they have not
+   * started; jobs in flight get STOP_TIMEOUT_MS to finish, then their messages are given back too.
+   * Then the server, the compute pool and the database, in that order.
+   */
   stop(): Promise<void>;
 }
 
@@ -134,6 +138,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       fetch: opts.fetch,
       eventsSignal,
       shutdownSignal: shutdown.signal,
+      stopSignal: shutdown.signal,
       compute,
       onQueued: () => {
         notifyEvents();
@@ -174,14 +179,15 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       compute,
       async stop() {
         // Open WebSockets and event streams would keep the server's shutdown waiting: end them.
+        // The same signal tells the workers to stop (stage_runner.ts, subscriber_runner.ts).
         shutdown.abort();
+        // The scheduler starts nothing new once told to stop; the batches in flight end within
+        // STOP_TIMEOUT_MS (finished, or their messages given back).
+        const stopping = scheduler?.stop();
         await realtime?.close();
         await server?.shutdown();
-        // The scheduler starts nothing new once told to stop; the pool then fails the calls in
-        // flight (retryable) instead of letting the stop wait for their deadline.
-        const stopping = scheduler?.stop();
-        compute.stop();
         await stopping;
+        compute.stop();
         await db.close();
       },
     };

@@ -1,7 +1,8 @@
 /**
  * @module batch — what the stage runner and the subscriber runner share: reading a batch from a
- * queue with a visibility timeout (archiving messages that lack their id), and handling the
- * claimed messages with bounded concurrency.
+ * queue with a visibility timeout (archiving messages that lack their id), handling the claimed
+ * messages with bounded concurrency, keeping a message hidden while its job runs, and giving
+ * messages back when the worker stops.
  */
 import type { Queryable } from "./db.ts";
 import type { Logger } from "./log.ts";
@@ -51,4 +52,117 @@ export async function forEachLimited<T>(
     while (next < items.length) await fn(items[next++]);
   });
   await Promise.all(lanes);
+}
+
+/** A message kept hidden while its job runs; see {@linkcode holdMessage}. */
+export interface Hold {
+  /** Stops extending; resolves once no extension is in flight (so none lands after it). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps message `msgId` of `queueName` hidden while its job runs: every `vtSeconds / 2` its
+ * visibility is set to `vtSeconds` from now, so a job that outlives the read's visibility timeout
+ * is not handed out twice. MUST be stopped (and awaited) before the job's outcome is recorded:
+ * an extension landing after schedule_retry would override the retry's delay.
+ */
+export function holdMessage(
+  db: Queryable,
+  log: Logger,
+  queueName: string,
+  msgId: number,
+  vtSeconds: number,
+): Hold {
+  const queue = new Queue(db, queueName);
+  let stopped = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    inFlight = inFlight.then(async () => {
+      if (stopped) return;
+      try {
+        const held = await queue.setVisibility(msgId, vtSeconds);
+        log.debug("visibility extended", { queue: queueName, msgId, vtSeconds, held });
+      } catch (err) {
+        log.warn("cannot extend visibility", { queue: queueName, msgId, err });
+      }
+    });
+  }, Math.max(vtSeconds * 500, 50));
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}
+
+/** Makes a held message visible at once, for another worker to take. */
+export async function releaseMessage(
+  db: Queryable,
+  log: Logger,
+  queueName: string,
+  msgId: number,
+): Promise<void> {
+  try {
+    await new Queue(db, queueName).setVisibility(msgId, 0);
+    log.info("message released", { queue: queueName, msgId });
+  } catch (err) {
+    // Not fatal: the message comes back at its visibility timeout instead of now.
+    log.warn("cannot release message", { queue: queueName, msgId, err });
+  }
+}
+
+/** How a worker stops: what the runners read from their deps. */
+export interface StopOptions {
+  /**
+   * Aborted when the worker is told to stop: it reads nothing more, gives back at once the
+   * messages it has not started, and lets the jobs in flight run for `stopGraceMs`.
+   */
+  stopSignal?: AbortSignal;
+  /** How long jobs in flight may run once stopped, in ms. Default 10000 (STOP_TIMEOUT_MS). */
+  stopGraceMs?: number;
+}
+
+/** What {@linkcode runHeld} ends with. */
+export type HeldOutcome<T> =
+  | { kind: "done"; value: T }
+  | { kind: "threw"; error: unknown }
+  | { kind: "released" };
+
+/**
+ * Runs the job of a held message: keeps the message hidden while `job` runs
+ * ({@linkcode holdMessage}). Once `stop.stopSignal` aborts, the job has `stop.stopGraceMs` left:
+ * then the signal handed to `job` aborts, the message is given back at once and the job's outcome
+ * is ignored whenever it arrives. Extension has stopped when this resolves.
+ */
+export async function runHeld<T>(
+  held: { db: Queryable; log: Logger; queue: string; msgId: number; vtSeconds: number },
+  stop: StopOptions,
+  job: (deadline: AbortSignal | undefined) => Promise<T>,
+): Promise<HeldOutcome<T>> {
+  const hold = holdMessage(held.db, held.log, held.queue, held.msgId, held.vtSeconds);
+  const deadline = stop.stopSignal ? new AbortController() : undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let passed: () => void = () => {};
+  const given = new Promise<"released">((resolve) => passed = () => resolve("released"));
+  const arm = () => {
+    timer = setTimeout(() => {
+      deadline?.abort(new DOMException("Stopped", "AbortError"));
+      passed();
+    }, stop.stopGraceMs ?? 10_000);
+  };
+  if (stop.stopSignal?.aborted) arm();
+  else stop.stopSignal?.addEventListener("abort", arm, { once: true });
+  const work: Promise<HeldOutcome<T>> = (async () => await job(deadline?.signal))().then(
+    (value) => ({ kind: "done", value }),
+    (error) => ({ kind: "threw", error }),
+  );
+  const first = await Promise.race([work, given]);
+  stop.stopSignal?.removeEventListener("abort", arm);
+  clearTimeout(timer);
+  await hold.stop();
+  if (first !== "released") return first;
+  await releaseMessage(held.db, held.log, held.queue, held.msgId);
+  held.log.warn("job still running at the stop deadline; message released, outcome ignored");
+  return { kind: "released" };
 }

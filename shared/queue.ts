@@ -50,6 +50,18 @@ export class Queue<T = Record<string, unknown>> {
     }));
   }
 
+  /**
+   * Sets a message's visibility to `vtSeconds` from now (0: visible at once). False when the
+   * message is gone.
+   */
+  async setVisibility(msgId: number, vtSeconds: number): Promise<boolean> {
+    const rows = await this.db.query<{ msg_id: number }>(
+      "select msg_id from pgmq.set_vt($1, $2::bigint, $3::integer)",
+      [this.name, msgId, vtSeconds],
+    );
+    return rows.length > 0;
+  }
+
   /** Moves a message to the archive table. */
   async archive(msgId: number): Promise<boolean> {
     const [row] = await this.db.query<{ ok: boolean }>(

@@ -7,7 +7,7 @@
 import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ImageMetadata } from "./metadata/types.ts";
-import { forEachLimited, readBatch } from "./batch.ts";
+import { forEachLimited, readBatch, releaseMessage, runHeld, type StopOptions } from "./batch.ts";
 import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
 
@@ -49,7 +49,7 @@ export interface StageJob {
   /** The images row, once the download stage has made one. */
   image: ImageRowJson | null;
   log: Logger;
-  /** Aborted when the stage's time budget is spent. */
+  /** Aborted when the stage's time budget is spent, or at the deadline of a stop. */
   signal: AbortSignal;
 }
 
@@ -64,14 +64,17 @@ export interface StageDefinition<S extends Stage = Stage> {
   batchSize?: number;
   /** Messages handled at once. Default 4. */
   concurrency?: number;
-  /** Seconds a read message stays hidden. Default 60. MUST exceed `timeoutMs`. */
+  /**
+   * Seconds a read message stays hidden. Default 60. While its job runs the runner extends it
+   * every half of it, so a job may outlive it; `timeoutMs` still bounds the job.
+   */
   visibilityTimeoutSeconds?: number;
   /** Time budget of one message. Default 45000. */
   timeoutMs?: number;
 }
 
-/** What the runner needs. */
-export interface RunnerDeps {
+/** What the runner needs; `stopSignal` and `stopGraceMs` make it stop gracefully. */
+export interface RunnerDeps extends StopOptions {
   db: Db;
   log: Logger;
   /** MAX_ATTEMPTS: tries of a stage before the task fails. */
@@ -90,6 +93,8 @@ export interface BatchSummary {
   ignored: number;
   /** Messages whose outcome could not be recorded; they are delivered again later. */
   errors: number;
+  /** Messages given back (visible at once) because the worker was stopping. */
+  released: number;
   durationMs: number;
 }
 
@@ -119,19 +124,33 @@ export async function runStageBatch<S extends Stage>(
     failed: 0,
     ignored: 0,
     errors: 0,
+    released: 0,
     durationMs: 0,
   };
+  const vtSeconds = def.visibilityTimeoutSeconds ?? 60;
+  const finish = () => {
+    summary.durationMs = Math.round(performance.now() - started);
+    return summary;
+  };
+  // Stopping: read nothing more.
+  if (deps.stopSignal?.aborted) return finish();
   const batch = await readBatch<{ taskId: string; traceId?: string }>(
     deps.db,
     deps.log,
     queueName,
     "taskId",
-    def.visibilityTimeoutSeconds ?? 60,
+    vtSeconds,
     def.batchSize ?? 8,
   );
   summary.read = batch.read;
   summary.ignored = batch.malformed;
   const valid = batch.messages;
+  if (deps.stopSignal?.aborted) {
+    // Stopped while reading: give the batch back unclaimed (no try counted).
+    for (const m of valid) await releaseMessage(deps.db, deps.log, queueName, m.msgId);
+    summary.released = valid.length;
+    return finish();
+  }
 
   const claims = valid.length === 0 ? [] : await deps.db.query<ClaimRow>(
     `select * from darkroom.begin_stage(p_stage => $1, p_msg_ids => $2::bigint[],
@@ -142,14 +161,37 @@ export async function runStageBatch<S extends Stage>(
   summary.ignored += claims.length - jobs.length;
 
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
+    if (deps.stopSignal?.aborted) {
+      // Stopped before this one started: give it back at once.
+      await releaseMessage(
+        deps.db,
+        deps.log.child({
+          traceId: claim.task?.trace_id,
+          taskId: claim.task_id,
+          stage: def.stage,
+          msgId: Number(claim.msg_id),
+        }),
+        queueName,
+        Number(claim.msg_id),
+      );
+      summary.released++;
+      return;
+    }
     const outcome = await handleOne(deps, def, claim);
     summary[outcome]++;
   });
-  summary.durationMs = Math.round(performance.now() - started);
-  return summary;
+  if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
+  return finish();
 }
 
-type Outcome = "advanced" | "completed" | "retried" | "failed" | "ignored" | "errors";
+type Outcome =
+  | "advanced"
+  | "completed"
+  | "retried"
+  | "failed"
+  | "ignored"
+  | "errors"
+  | "released";
 
 async function handleOne<S extends Stage>(
   deps: RunnerDeps,
@@ -167,32 +209,49 @@ async function handleOne<S extends Stage>(
   });
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  let failure: unknown;
-  try {
-    const result = await def.run({
-      msgId: Number(claim.msg_id),
-      taskId: claim.task_id,
-      traceId,
-      attempt: claim.attempt,
-      task,
-      image: claim.image,
+  log.debug("stage started", { attempt: claim.attempt });
+  const budget = AbortSignal.timeout(def.timeoutMs ?? 45_000);
+  const held = await runHeld(
+    {
+      db: deps.db,
       log,
-      signal: AbortSignal.timeout(def.timeoutMs ?? 45_000),
-    });
-    const outcome = await callTransition(deps.db, "complete_stage", [
-      claim.task_id,
-      def.stage,
-      claim.msg_id,
-      JSON.stringify(result),
-      def.source,
-    ]) as "advanced" | "completed" | "ignored";
-    log.info(outcome === "ignored" ? "stage result ignored" : "stage completed", {
-      outcome,
-      durationMs: elapsed(),
-    });
-    return outcome;
-  } catch (error) {
-    failure = error;
+      queue: STAGE_QUEUES[def.stage],
+      msgId: Number(claim.msg_id),
+      vtSeconds: def.visibilityTimeoutSeconds ?? 60,
+    },
+    deps,
+    (deadline) =>
+      def.run({
+        msgId: Number(claim.msg_id),
+        taskId: claim.task_id,
+        traceId,
+        attempt: claim.attempt,
+        task,
+        image: claim.image,
+        log,
+        signal: deadline ? AbortSignal.any([budget, deadline]) : budget,
+      }),
+  );
+  if (held.kind === "released") return "released";
+  let failure: unknown = held.kind === "threw" ? held.error : undefined;
+  if (held.kind === "done") {
+    try {
+      const result = held.value;
+      const outcome = await callTransition(deps.db, "complete_stage", [
+        claim.task_id,
+        def.stage,
+        claim.msg_id,
+        JSON.stringify(result),
+        def.source,
+      ]) as "advanced" | "completed" | "ignored";
+      log.info(outcome === "ignored" ? "stage result ignored" : "stage completed", {
+        outcome,
+        durationMs: elapsed(),
+      });
+      return outcome;
+    } catch (error) {
+      failure = error;
+    }
   }
   const decision = decideRetry(failure, claim.attempt, deps.maxAttempts);
   try {
@@ -200,6 +259,7 @@ async function handleOne<S extends Stage>(
       log.warn("stage failed, retry scheduled", {
         code: decision.code,
         err: failure,
+        attempt: claim.attempt,
         delaySeconds: decision.delaySeconds,
         durationMs: elapsed(),
       });
@@ -214,7 +274,12 @@ async function handleOne<S extends Stage>(
       ]);
       return r === "ignored" ? "ignored" : "retried";
     }
-    log.warn("stage failed", { code: decision.code, err: failure, durationMs: elapsed() });
+    log.warn("stage failed", {
+      code: decision.code,
+      err: failure,
+      attempt: claim.attempt,
+      durationMs: elapsed(),
+    });
     const r = await callTransition(deps.db, "fail_stage", [
       claim.task_id,
       def.stage,

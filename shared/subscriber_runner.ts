@@ -6,7 +6,7 @@
  * through the SQL functions: ack, retry with backoff, or archive with the error. A subscriber
  * never changes task state.
  */
-import { forEachLimited, readBatch } from "./batch.ts";
+import { forEachLimited, readBatch, releaseMessage, runHeld } from "./batch.ts";
 import { StageError } from "./errors.ts";
 import type { INEvent } from "./events.ts";
 import type { Logger } from "./log.ts";
@@ -30,7 +30,7 @@ export interface EventJob {
   maxAttempts: number;
   event: INEvent;
   log: Logger;
-  /** Aborted when the time budget of one event is spent. */
+  /** Aborted when the time budget of one event is spent, or at the deadline of a stop. */
   signal: AbortSignal;
 }
 
@@ -50,7 +50,7 @@ export interface SubscriberDefinition {
   batchSize?: number;
   /** Events handled at once. Default 4. */
   concurrency?: number;
-  /** Seconds a read message stays hidden. Default 60. MUST exceed `timeoutMs`. */
+  /** Seconds a read message stays hidden. Default 60; extended every half of it while a job runs. */
   visibilityTimeoutSeconds?: number;
   /** Time budget of one event. Default 30000. */
   timeoutMs?: number;
@@ -68,6 +68,8 @@ export interface SubscriberSummary {
   ignored: number;
   /** Events whose outcome could not be recorded; they are delivered again later. */
   errors: number;
+  /** Messages given back (visible at once) because the worker was stopping. */
+  released: number;
   durationMs: number;
 }
 
@@ -98,8 +100,15 @@ export async function runSubscriberBatch(
     failed: 0,
     ignored: 0,
     errors: 0,
+    released: 0,
     durationMs: 0,
   };
+  const finish = () => {
+    summary.durationMs = Math.round(performance.now() - started);
+    return summary;
+  };
+  // Stopping: read nothing more.
+  if (deps.stopSignal?.aborted) return finish();
   const batch = await readBatch<SubscriberMessage>(
     deps.db,
     deps.log,
@@ -110,6 +119,12 @@ export async function runSubscriberBatch(
   );
   summary.read = batch.read;
   summary.ignored = batch.malformed;
+  if (deps.stopSignal?.aborted) {
+    // Stopped while reading: give the batch back unclaimed.
+    for (const m of batch.messages) await releaseMessage(deps.db, deps.log, queue, m.msgId);
+    summary.released = batch.messages.length;
+    return finish();
+  }
   const claims = batch.messages.length === 0 ? [] : await deps.db.query<ClaimRow>(
     `select * from darkroom.claim_events(p_subscriber => $1, p_msg_ids => $2::bigint[],
        p_event_ids => $3::uuid[], p_read_cts => $4::integer[], p_max_attempts => $5::integer)`,
@@ -124,17 +139,31 @@ export async function runSubscriberBatch(
   const jobs = claims.filter((c) => c.proceed);
   summary.ignored += claims.length - jobs.length;
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
-    summary[await handleOne(deps, def, claim)]++;
+    if (deps.stopSignal?.aborted) {
+      // Stopped before this one started: give it back at once.
+      const log = deps.log.child({
+        traceId: claim.event?.traceId,
+        taskId: claim.event?.taskId,
+        eventId: claim.event_id,
+        subscriber: def.subscriber,
+        msgId: Number(claim.msg_id),
+      });
+      await releaseMessage(deps.db, log, queue, Number(claim.msg_id));
+      summary.released++;
+      return;
+    }
+    summary[await handleOne(deps, def, queue, claim)]++;
   });
-  summary.durationMs = Math.round(performance.now() - started);
-  return summary;
+  if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
+  return finish();
 }
 
-type Outcome = "done" | "retried" | "failed" | "errors";
+type Outcome = "done" | "retried" | "failed" | "errors" | "released";
 
 async function handleOne(
   deps: RunnerDeps,
   def: SubscriberDefinition,
+  queue: string,
   claim: ClaimRow,
 ): Promise<Outcome> {
   const event = claim.event!;
@@ -146,24 +175,40 @@ async function handleOne(
     subscriber: def.subscriber,
     msgId: Number(claim.msg_id),
   });
+  const budget = AbortSignal.timeout(def.timeoutMs ?? 30_000);
   const job: EventJob = {
     msgId: Number(claim.msg_id),
     attempt: claim.attempt,
     maxAttempts: deps.maxAttempts,
     event,
     log,
-    signal: AbortSignal.timeout(def.timeoutMs ?? 30_000),
+    signal: budget,
   };
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  let failure: unknown;
-  try {
-    await def.handle(job);
-    await transition(deps, "ack_event", [def.subscriber, job.msgId, event.eventId, job.attempt]);
-    log.info("event handled", { attempt: job.attempt, durationMs: elapsed() });
-    return "done";
-  } catch (error) {
-    failure = error;
+  log.debug("event started", { attempt: job.attempt });
+  const held = await runHeld(
+    {
+      db: deps.db,
+      log,
+      queue,
+      msgId: job.msgId,
+      vtSeconds: def.visibilityTimeoutSeconds ?? 60,
+    },
+    deps,
+    (deadline) =>
+      def.handle(deadline ? { ...job, signal: AbortSignal.any([budget, deadline]) } : job),
+  );
+  if (held.kind === "released") return "released";
+  let failure: unknown = held.kind === "threw" ? held.error : undefined;
+  if (held.kind === "done") {
+    try {
+      await transition(deps, "ack_event", [def.subscriber, job.msgId, event.eventId, job.attempt]);
+      log.info("event handled", { attempt: job.attempt, durationMs: elapsed() });
+      return "done";
+    } catch (error) {
+      failure = error;
+    }
   }
   const decision = decide(def, failure, job);
   try {

@@ -240,8 +240,12 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
       caller,
       (tx) => createTask(tx, { ...body, idempotencyKey: key }),
     );
-    if (created.created) deps.onQueued?.();
     const { taskId, traceId, status } = created;
+    // Ids only: an image URL may carry a signed query.
+    if (created.created) {
+      c.get("log").info("task created", { traceId, taskId });
+      deps.onQueued?.();
+    }
     return c.json({ taskId, traceId, status }, 202);
   });
 
@@ -251,6 +255,9 @@ export function registerTaskRoutes(app: ApiApp, deps: ApiDeps): void {
     checkCallbackUrls(deps, tasks.map((t) => t.callbackUrl));
     await spendTokens(deps, c.get("caller"), c.req.raw, tasks.length);
     const created = await asCaller(deps.db, c.get("caller"), (tx) => createTasks(tx, tasks));
+    for (const t of created.filter((t) => t.created)) {
+      c.get("log").info("task created", { traceId: t.traceId, taskId: t.taskId });
+    }
     if (created.some((t) => t.created)) deps.onQueued?.();
     return c.json({
       tasks: created.map(({ taskId, traceId, status }) => ({ taskId, traceId, status })),

@@ -16,6 +16,8 @@ export interface BaseDeps {
   store: BlobStore;
   verifier: JwtVerifier;
   log: Logger;
+  /** Aborted when the process is stopping: workers read nothing more and give back what they hold. */
+  stopSignal?: AbortSignal;
 }
 
 /** A function's HTTP handler. */
@@ -30,6 +32,8 @@ export function runnerDeps(
     db: deps.db,
     log: deps.log.child({ fn }),
     maxAttempts: deps.config.MAX_ATTEMPTS,
+    stopSignal: deps.stopSignal,
+    stopGraceMs: deps.config.STOP_TIMEOUT_MS,
     verifier: deps.verifier,
   };
 }

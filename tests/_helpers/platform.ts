@@ -3,7 +3,7 @@
  * a fresh PostgreSQL database when DATABASE_URL is set, else PGlite under a temporary DATA_DIR.
  */
 import { type Config, loadConfig } from "../../shared/config.ts";
-import { silentLogger } from "../../shared/log.ts";
+import { type Logger, silentLogger } from "../../shared/log.ts";
 import { type Platform, startPlatform } from "../../local/platform.ts";
 import { openTestDb, type TestDb } from "./db.ts";
 import { signJwt } from "../../shared/auth.ts";
@@ -24,8 +24,11 @@ export interface TestPlatform {
   close(): Promise<void>;
 }
 
-/** Starts a platform with `env` on top of test defaults. */
-export async function startTestPlatform(env: Record<string, string> = {}): Promise<TestPlatform> {
+/** Starts a platform with `env` on top of test defaults; `log` default silent. */
+export async function startTestPlatform(
+  env: Record<string, string> = {},
+  log: Logger = silentLogger,
+): Promise<TestPlatform> {
   const dataDir = await Deno.makeTempDir({ prefix: "darkroom-test-" });
   let testDb: TestDb | undefined;
   const base: Record<string, string> = {
@@ -41,7 +44,7 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
     await testDb.db.close();
   }
   const config = loadConfig({ ...base, ...env });
-  let platform = await startPlatform(config, { log: silentLogger, idlePollMs: 50 });
+  let platform = await startPlatform(config, { log, idlePollMs: 50 });
   let running = true;
   const t: TestPlatform = {
     get platform() {
@@ -59,7 +62,7 @@ export async function startTestPlatform(env: Record<string, string> = {}): Promi
     },
     async restart() {
       if (running) await platform.stop();
-      platform = await startPlatform(config, { log: silentLogger, idlePollMs: 50 });
+      platform = await startPlatform(config, { log, idlePollMs: 50 });
       running = true;
       return platform;
     },

@@ -87,6 +87,7 @@ const EMPTY: Omit<BatchSummary, "worker" | "queue" | "durationMs"> = {
   failed: 0,
   ignored: 0,
   errors: 0,
+  released: 0,
 };
 
 /** The summary's counts, without the timing. */

@@ -15,6 +15,7 @@ Deno.test("loadConfig() gives the design's defaults", () => {
   assert.equal(c.DOWNLOAD_TIMEOUT_MS, 15_000);
   assert.equal(c.COMPUTE_WORKERS, 1);
   assert.equal(c.COMPUTE_DEADLINE_MS, 10_000);
+  assert.equal(c.STOP_TIMEOUT_MS, 10_000);
   assert.equal(c.JWT_SECRET, DEV_JWT_SECRET);
   assert.equal(c.databaseUrl, undefined);
 });
@@ -49,6 +50,7 @@ Deno.test("loadConfig() names the variable with a bad value", () => {
     [{ AI_PROVIDER: "gemini" }, /AI_PROVIDER/],
     [{ MAX_ATTEMPTS: "0" }, /MAX_ATTEMPTS/],
     [{ COMPUTE_WORKERS: "0" }, /COMPUTE_WORKERS/],
+    [{ STOP_TIMEOUT_MS: "0" }, /STOP_TIMEOUT_MS/],
     [{ COMPUTE_DEADLINE_MS: "soon" }, /COMPUTE_DEADLINE_MS/],
     [{ ALLOW_PRIVATE_NETWORK: "maybe" }, /ALLOW_PRIVATE_NETWORK/],
     [{ OPENAI_BASE_URL: "not a url" }, /OPENAI_BASE_URL/],
