@@ -33,6 +33,14 @@ const DENY: Record<string, string[]> = {
     "file-type",
     "openai",
   ],
+  "analytics-worker": [
+    ...HTTP_FRAMEWORK,
+    "exifr",
+    ...DECODERS,
+    "image-size",
+    "file-type",
+    "openai",
+  ],
   "tag-indexer-worker": [
     ...HTTP_FRAMEWORK,
     "exifr",

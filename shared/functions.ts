@@ -9,6 +9,7 @@ import type { Handler } from "./functions/common.ts";
 import { createDownloadWorker, type DownloadWorkerDeps } from "./functions/download_worker.ts";
 import { createMetadataWorker, type MetadataWorkerDeps } from "./functions/metadata_worker.ts";
 import { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
+import { createAnalyticsWorker } from "./functions/analytics_worker.ts";
 import {
   createNotificationWorker,
   type NotificationWorkerDeps,
@@ -20,6 +21,7 @@ export { createDownloadWorker } from "./functions/download_worker.ts";
 export { createMetadataWorker } from "./functions/metadata_worker.ts";
 export { createAiWorker } from "./functions/ai_worker.ts";
 export { createTagIndexerWorker } from "./functions/tag_indexer_worker.ts";
+export { createAnalyticsWorker } from "./functions/analytics_worker.ts";
 export { createNotificationWorker } from "./functions/notification_worker.ts";
 
 /** What all the functions need together; the local platform builds it. */
@@ -39,5 +41,6 @@ export function createAllFunctions(deps: FunctionDeps): Record<string, Handler> 
     "ai-worker": createAiWorker(deps),
     "tag-indexer-worker": createTagIndexerWorker(deps),
     "notification-worker": createNotificationWorker(deps),
+    "analytics-worker": createAnalyticsWorker(deps),
   };
 }

@@ -7,19 +7,41 @@ import { allQueueMetrics, missingQueues } from "../queue.ts";
 import type { ApiApp, ApiDeps } from "./context.ts";
 import { errorResponses, jsonContent } from "./schemas.ts";
 
+const StageLatency = z.object({
+  count: z.number(),
+  p50Ms: z.number(),
+  p95Ms: z.number(),
+  p99Ms: z.number(),
+}).openapi({
+  description: "Nearest-rank percentiles read from a fixed log-scale histogram (within 10%)",
+});
+
+const Window = z.object({
+  since: z.string().openapi({ description: "Start of the minute buckets counted" }),
+  events: z.number(),
+  created: z.number(),
+  completed: z.number(),
+  failed: z.number(),
+});
+
 const StatsSchema = z.object({
   scope: z.enum(["own", "all"]),
+  /** Tasks by status, kept by a trigger on tasks: exact at once. */
   tasks: z.record(z.string(), z.number()),
-  stages: z.record(
-    z.string(),
-    z.object({ count: z.number(), p50Ms: z.number(), p95Ms: z.number() }),
-  ),
+  /** download, metadata, ai and total (task.completed), from the analytics rollups. */
+  stages: z.record(z.string(), StageLatency),
+  throughput: z.object({ lastMinute: Window, lastHour: Window }).openapi({
+    description:
+      "Events and task transitions in whole minute buckets: lastMinute from the start of the " +
+      "minute before the current one, lastHour from 60 minutes before it",
+  }),
   /** Depths of every queue, all tenants' work together: service_role only. */
   queues: z.record(
     z.string(),
     z.object({ length: z.number(), oldestMsgAgeSec: z.number().nullable() }),
   ).optional().openapi({
-    description: "Every queue's depth and oldest message; service_role only",
+    description:
+      "Every queue's depth and oldest message (stages and subscribers); service_role only",
   }),
   ai: z.object({
     analyzed: z.number(),
@@ -27,13 +49,24 @@ const StatsSchema = z.object({
     promptTokens: z.number(),
     completionTokens: z.number(),
     totalTokens: z.number(),
+    models: z.array(z.object({
+      provider: z.string(),
+      model: z.string(),
+      calls: z.number(),
+      promptTokens: z.number(),
+      completionTokens: z.number(),
+      totalTokens: z.number(),
+    })),
   }),
-}).openapi("Stats");
+}).openapi("Stats", {
+  description: "Read from rollups the analytics-worker keeps: stages, throughput and ai follow " +
+    "the events within a worker run; tasks is exact at once",
+});
 
 const statsRoute = createRoute({
   method: "get",
   path: "/stats",
-  summary: "Counts by status, stage latency p50/p95, queue depths, AI usage",
+  summary: "Counts by status, stage latency p50/p95/p99, throughput, queue depths, AI usage",
   responses: { 200: jsonContent(StatsSchema, "Statistics"), ...errorResponses(401) },
 });
 
@@ -54,69 +87,32 @@ const healthRoute = createRoute({
   },
 });
 
-const STAGE_EVENTS: Record<string, string> = {
-  "image.downloaded": "download",
-  "image.metadata_extracted": "metadata",
-  "image.analyzed": "ai",
-  "task.completed": "total",
-};
+const TASK_STATUSES = ["queued", "processing", "completed", "failed", "cancelled"];
+
+/** darkroom.stats()'s answer: the Stats body but for queues; bigint sums arrive as numbers. */
+type StatsRow = Omit<z.infer<typeof StatsSchema>, "queues">;
 
 /** Registers /stats and /health. */
 export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
   app.openapi(statsRoute, async (c) => {
     const caller = c.get("caller");
-    const [counts, latency, ai] = await asCaller(deps.db, caller, async (tx) =>
-      [
-        await tx.query<{ status: string; n: number }>(
-          "select status, count(*)::integer as n from public.tasks group by status",
-        ),
-        await tx.query<{ event_type: string; n: number; p50: number; p95: number }>(
-          `select event_type, count(*)::integer as n,
-                percentile_cont(0.5) within group (order by (payload ->> 'durationMs')::float8) as p50,
-                percentile_cont(0.95) within group (order by (payload ->> 'durationMs')::float8) as p95
-           from public.events
-          where event_type = any($1::text[]) and payload ? 'durationMs'
-          group by event_type`,
-          [Object.keys(STAGE_EVENTS)],
-        ),
-        await tx.query<{ provider: string; n: number; pt: number; ct: number; tt: number }>(
-          `select analysis ->> 'provider' as provider, count(*)::integer as n,
-                coalesce(sum((analysis -> 'usage' ->> 'promptTokens')::bigint), 0)::bigint as pt,
-                coalesce(sum((analysis -> 'usage' ->> 'completionTokens')::bigint), 0)::bigint as ct,
-                coalesce(sum((analysis -> 'usage' ->> 'totalTokens')::bigint), 0)::bigint as tt
-           from public.images where analysis is not null
-          group by analysis ->> 'provider'`,
-        ),
-      ] as const);
+    // One call, rollups only: darkroom.stats() filters by the caller's auth.uid() (every
+    // owner for service_role), so no route filters by owner here.
+    const [{ stats }] = await asCaller(
+      deps.db,
+      caller,
+      (tx) => tx.query<{ stats: StatsRow }>("select darkroom.stats() as stats"),
+    );
     // Queue depths count every tenant's work: only service_role sees them.
     const queues = caller.role === "service_role" ? await allQueueMetrics(deps.db) : null;
-    const tasks: Record<string, number> = {
-      queued: 0,
-      processing: 0,
-      completed: 0,
-      failed: 0,
-      cancelled: 0,
-    };
-    for (const r of counts) tasks[r.status] = r.n;
-    const sum = (k: "pt" | "ct" | "tt") => ai.reduce((a, r) => a + Number(r[k]), 0);
+    const tasks: Record<string, number> = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0]));
+    for (const [status, n] of Object.entries(stats.tasks)) tasks[status] = Number(n);
     return c.json({
-      scope: caller.role === "service_role" ? "all" as const : "own" as const,
+      ...stats,
       tasks,
-      stages: Object.fromEntries(latency.map((r) => [STAGE_EVENTS[r.event_type], {
-        count: r.n,
-        p50Ms: Math.round(Number(r.p50)),
-        p95Ms: Math.round(Number(r.p95)),
-      }])),
       queues: queues === null ? undefined : Object.fromEntries(
         queues.map((q) => [q.queue, { length: q.length, oldestMsgAgeSec: q.oldestMsgAgeSec }]),
       ),
-      ai: {
-        analyzed: ai.reduce((a, r) => a + r.n, 0),
-        byProvider: Object.fromEntries(ai.map((r) => [r.provider ?? "unknown", r.n])),
-        promptTokens: sum("pt"),
-        completionTokens: sum("ct"),
-        totalTokens: sum("tt"),
-      },
     }, 200);
   });
 

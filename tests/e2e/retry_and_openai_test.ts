@@ -101,9 +101,15 @@ Deno.test({
       assert.equal(openai.requests.length, 1);
       const sent = JSON.stringify(openai.requests[0].body);
       assert.match(sent, /data:image\/jpeg;base64,/);
-      const stats = await (await fetch(`${p.api}/stats`, {
-        headers: { authorization: `Bearer ${token}` },
-      })).json();
+      // AI usage comes from the analytics rollups, which follow the events within a worker run.
+      let stats;
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline;) {
+        stats = await (await fetch(`${p.api}/stats`, {
+          headers: { authorization: `Bearer ${token}` },
+        })).json();
+        if (stats.ai.analyzed > 0) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
       assert.equal(stats.ai.byProvider.openai, 1);
       assert.equal(stats.ai.totalTokens, task.image.analysis.usage.totalTokens);
     } finally {

@@ -190,6 +190,50 @@ const buckets = (db: Queryable) =>
        from storage.buckets order by id`,
   );
 
+test("housekeep() trims old subscriber receipts and analytics minutes, keeping hours", async () => {
+  const db = shared.db;
+  const [{ id: taskId }] = await db.query<{ id: string }>(
+    "insert into public.tasks (image_url) values ('https://e.com/h.jpg') returning id",
+  );
+  const events = await db.query<{ id: string }>(
+    `insert into public.events (event_type, task_id, trace_id, source)
+     select 'task.cancelled', $1, gen_random_uuid(), 'test' from generate_series(1, 2)
+     returning id`,
+    [taskId],
+  );
+  await db.query(
+    `insert into darkroom.event_receipts (subscription, event_id, status, attempts, updated_at)
+     values ('tag_indexer', $1, 'done', 1, now() - interval '30 days'),
+            ('tag_indexer', $2, 'done', 1, now())`,
+    [events[0].id, events[1].id],
+  );
+  await db.query(
+    `insert into darkroom.analytics_counts (period, period_start, owner, dimension, value, n)
+     values ('minute', now() - interval '30 days', null, 'event_type', 'x.old', 1),
+            ('hour', now() - interval '30 days', null, 'event_type', 'x.old', 1),
+            ('minute', now() - interval '90 minutes', null, 'event_type', 'x.recent', 1)`,
+  );
+  await housekeep(db);
+  const receipts = await db.query<{ event_id: string }>(
+    "select event_id::text from darkroom.event_receipts where event_id = any($1::uuid[])",
+    [events.map((e) => e.id)],
+  );
+  assert.deepEqual(receipts.map((r) => r.event_id), [events[1].id]);
+  const left = await db.query<{ period: string; value: string }>(
+    `select period, value from darkroom.analytics_counts where value like 'x.%'
+      order by period, value`,
+  );
+  assert.deepEqual(left, [
+    { period: "hour", value: "x.old" },
+    { period: "minute", value: "x.recent" },
+  ]);
+  await housekeep(db, "1 hour");
+  const minutes = await db.query(
+    "select 1 from darkroom.analytics_counts where value = 'x.recent' and period = 'minute'",
+  );
+  assert.equal(minutes.length, 1, "never a minute of the last two hours, whatever the retention");
+});
+
 test("the migrations make the private images bucket where storage.buckets exists, once", async () => {
   const t = await openTestDb("none");
   try {

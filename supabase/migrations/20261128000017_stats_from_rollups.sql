@@ -1,0 +1,150 @@
+-- GET /stats reads rollups, never raw rows: darkroom.stats() answers in one call from the
+-- analytics rollups (20261128000016) and from darkroom.task_status_counts, kept here by a
+-- trigger on public.tasks.
+--
+-- Why a trigger for the counts by status, not the analytics-worker: the tasks row is the truth,
+-- and a statement-level trigger keeps the counter in the very transaction that changes it, so
+-- /stats counts a task the moment POST /tasks answers, and stays exact through what no event
+-- maps one-to-one (a manual retry back to processing, a task deleted with its events). One upsert
+-- per (owner, status) a statement touches, in key order (no deadlock between two batches), so a
+-- batch of transitions costs one counter update, not one per task.
+
+create table darkroom.task_status_counts (
+  owner uuid,
+  status text not null,
+  n bigint not null,
+  -- No check (n >= 0): Postgres checks the proposed row of an upsert before its conflict, and a
+  -- statement that takes tasks out of a status proposes a negative count.
+  constraint task_status_counts_key unique nulls not distinct (owner, status)
+);
+
+-- Adds the statement's net change per (owner, status). The transition tables a TG_OP has are
+-- named in EXECUTE: a static reference to one the trigger lacks would not compile.
+create or replace function darkroom._count_task_statuses() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows constant text := case TG_OP
+    when 'INSERT' then 'select owner, status, 1 as d from new_rows'
+    when 'DELETE' then 'select owner, status, -1 as d from old_rows'
+    else 'select owner, status, 1 as d from new_rows
+          union all select owner, status, -1 from old_rows' end;
+begin
+  execute format(
+    'insert into darkroom.task_status_counts as c (owner, status, n)
+     select owner, status, sum(d) from (%s) x group by owner, status having sum(d) <> 0
+      order by owner, status
+     on conflict on constraint task_status_counts_key do update set n = c.n + excluded.n',
+    v_rows);
+  return null;
+end
+$$;
+revoke all on function darkroom._count_task_statuses() from public, anon, authenticated;
+
+create trigger count_task_statuses_insert
+  after insert on public.tasks referencing new table as new_rows
+  for each statement execute function darkroom._count_task_statuses();
+create trigger count_task_statuses_update
+  after update on public.tasks referencing old table as old_rows new table as new_rows
+  for each statement execute function darkroom._count_task_statuses();
+create trigger count_task_statuses_delete
+  after delete on public.tasks referencing old table as old_rows
+  for each statement execute function darkroom._count_task_statuses();
+
+-- The tasks already there (the migration's transaction sees them all, the triggers the rest).
+insert into darkroom.task_status_counts (owner, status, n)
+select t.owner, t.status, count(*) from public.tasks t group by t.owner, t.status;
+
+-- The statistics the caller may see, as GET /stats answers them: its own rows (owner =
+-- auth.uid(); none for the bare anon key, whose tasks belong to nobody), or every owner's summed
+-- for service_role. Percentiles are nearest-rank over the log-scale histograms (a bucket's
+-- geometric middle, within 10%); throughput counts the minute buckets from the start of the
+-- minute before the last one (lastMinute: 60 to 120 s of data) or the 60 before (lastHour).
+create or replace function darkroom.stats() returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+  with caller as (
+    select auth.role() = 'service_role' as all_owners, auth.uid() as uid
+  ), counts as (
+    select c.status, sum(c.n)::bigint as n
+      from darkroom.task_status_counts c, caller
+     where caller.all_owners or c.owner = caller.uid
+     group by c.status
+  ), hist as (
+    select l.stage, l.bucket, sum(l.n) as n
+      from darkroom.analytics_latency l, caller
+     where caller.all_owners or l.owner = caller.uid
+     group by l.stage, l.bucket
+  ), cum as (
+    select h.stage, h.bucket,
+           sum(h.n) over (partition by h.stage order by h.bucket) as upto,
+           sum(h.n) over (partition by h.stage) as total
+      from hist h
+  ), stages as (
+    select c.stage, max(c.total)::bigint as n,
+           min(c.bucket) filter (where c.upto >= greatest(1, ceil(0.50 * c.total))) as b50,
+           min(c.bucket) filter (where c.upto >= greatest(1, ceil(0.95 * c.total))) as b95,
+           min(c.bucket) filter (where c.upto >= greatest(1, ceil(0.99 * c.total))) as b99
+      from cum c
+     group by c.stage
+  ), windows as (
+    select w.name, w.since
+      from (values ('lastMinute', date_trunc('minute', now(), 'UTC') - interval '1 minute'),
+                   ('lastHour', date_trunc('minute', now(), 'UTC') - interval '60 minutes'))
+           w (name, since)
+  ), throughput as (
+    select w.name, w.since,
+           coalesce(sum(c.n) filter (where c.dimension = 'event_type'), 0)::bigint as events,
+           coalesce(sum(c.n) filter (where c.dimension = 'status' and c.value = 'queued'), 0)::bigint
+             as created,
+           coalesce(sum(c.n) filter (where c.dimension = 'status' and c.value = 'completed'), 0)::bigint
+             as completed,
+           coalesce(sum(c.n) filter (where c.dimension = 'status' and c.value = 'failed'), 0)::bigint
+             as failed
+      from windows w
+      cross join caller
+      left join darkroom.analytics_counts c
+        on c.period = 'minute' and c.period_start >= w.since
+       and (caller.all_owners or c.owner = caller.uid)
+     group by w.name, w.since
+  ), ai as (
+    select u.provider, u.model, sum(u.calls)::bigint as calls,
+           sum(u.prompt_tokens)::bigint as pt, sum(u.completion_tokens)::bigint as ct,
+           sum(u.total_tokens)::bigint as tt
+      from darkroom.analytics_ai_usage u, caller
+     where caller.all_owners or u.owner = caller.uid
+     group by u.provider, u.model
+  )
+  select jsonb_build_object(
+    'scope', case when (select all_owners from caller) then 'all' else 'own' end,
+    'tasks', (select coalesce(jsonb_object_agg(status, n), '{}') from counts),
+    'stages', (select coalesce(jsonb_object_agg(stage, jsonb_build_object(
+        'count', n,
+        'p50Ms', darkroom.latency_bucket_value(b50::smallint),
+        'p95Ms', darkroom.latency_bucket_value(b95::smallint),
+        'p99Ms', darkroom.latency_bucket_value(b99::smallint))), '{}') from stages),
+    'throughput', (select jsonb_object_agg(name, jsonb_build_object(
+        'since', since, 'events', events, 'created', created, 'completed', completed,
+        'failed', failed)) from throughput),
+    'ai', jsonb_build_object(
+      'analyzed', (select coalesce(sum(calls), 0) from ai),
+      'byProvider', (select coalesce(jsonb_object_agg(provider, n), '{}')
+                       from (select provider, sum(calls) as n from ai group by provider) p),
+      'promptTokens', (select coalesce(sum(pt), 0) from ai),
+      'completionTokens', (select coalesce(sum(ct), 0) from ai),
+      'totalTokens', (select coalesce(sum(tt), 0) from ai),
+      'models', (select coalesce(jsonb_agg(jsonb_build_object(
+          'provider', provider, 'model', model, 'calls', calls, 'promptTokens', pt,
+          'completionTokens', ct, 'totalTokens', tt) order by provider, model), '[]') from ai))
+  )
+$$;
+
+revoke all on darkroom.task_status_counts from public, anon, authenticated;
+grant select on darkroom.task_status_counts to service_role;
+revoke all on function darkroom.stats() from public;
+-- The api runs it as the caller's role (asCaller): it filters by auth.uid() itself.
+grant execute on function darkroom.stats() to anon, authenticated, service_role;
