@@ -5,20 +5,21 @@
 -- Why a trigger for the counts by status, not the analytics-worker: the tasks row is the truth,
 -- and a statement-level trigger keeps the counter in the very transaction that changes it, so
 -- /stats counts a task the moment POST /tasks answers, and stays exact through what no event
--- maps one-to-one (a manual retry back to processing, a task deleted with its events). One upsert
--- per (owner, status) a statement touches, in key order (no deadlock between two batches), so a
--- batch of transitions costs one counter update, not one per task.
+-- maps one-to-one (a manual retry back to processing, a task deleted with its events). The
+-- counter is a ledger of deltas, one row per (owner, status) a statement changes: inserts never
+-- wait on each other, whereas an upsert of one counter row would make every transaction that
+-- creates or moves a task of the same owner wait for the others to commit (a hot row, and a
+-- deadlock with any transaction that waits on another). darkroom.housekeep() folds the ledger
+-- into one row per (owner, status).
 
 create table darkroom.task_status_counts (
   owner uuid,
   status text not null,
-  n bigint not null,
-  -- No check (n >= 0): Postgres checks the proposed row of an upsert before its conflict, and a
-  -- statement that takes tasks out of a status proposes a negative count.
-  constraint task_status_counts_key unique nulls not distinct (owner, status)
+  n bigint not null
 );
+create index task_status_counts_owner_status_idx on darkroom.task_status_counts (owner, status);
 
--- Adds the statement's net change per (owner, status). The transition tables a TG_OP has are
+-- Appends the statement's net change per (owner, status). The transition tables a TG_OP has are
 -- named in EXECUTE: a static reference to one the trigger lacks would not compile.
 create or replace function darkroom._count_task_statuses() returns trigger
 language plpgsql
@@ -33,15 +34,28 @@ declare
           union all select owner, status, -1 from old_rows' end;
 begin
   execute format(
-    'insert into darkroom.task_status_counts as c (owner, status, n)
-     select owner, status, sum(d) from (%s) x group by owner, status having sum(d) <> 0
-      order by owner, status
-     on conflict on constraint task_status_counts_key do update set n = c.n + excluded.n',
+    'insert into darkroom.task_status_counts (owner, status, n)
+     select owner, status, sum(d) from (%s) x group by owner, status having sum(d) <> 0',
     v_rows);
   return null;
 end
 $$;
 revoke all on function darkroom._count_task_statuses() from public, anon, authenticated;
+
+-- Folds the ledger into one row per (owner, status), in one statement: rows appended meanwhile
+-- by other transactions are new rows, neither read nor blocked.
+create or replace function darkroom.compact_task_status_counts() returns void
+language sql volatile
+security definer
+set search_path = ''
+as $$
+  with gone as (
+    delete from darkroom.task_status_counts returning owner, status, n
+  )
+  insert into darkroom.task_status_counts (owner, status, n)
+  select g.owner, g.status, sum(g.n) from gone g group by g.owner, g.status having sum(g.n) <> 0
+$$;
+revoke all on function darkroom.compact_task_status_counts() from public, anon, authenticated;
 
 create trigger count_task_statuses_insert
   after insert on public.tasks referencing new table as new_rows

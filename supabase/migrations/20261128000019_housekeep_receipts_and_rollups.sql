@@ -39,6 +39,8 @@ begin
      and c.period_start < now() - greatest(v_keep, interval '2 hours');
   get diagnostics v_n = row_count;
   v_gone := v_gone + v_n;
+  -- The counts-by-status ledger (20261128000017) folds into one row per owner and status.
+  perform darkroom.compact_task_status_counts();
   return v_gone;
 end
 $$;

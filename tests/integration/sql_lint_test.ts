@@ -81,12 +81,6 @@ const ACCEPTED: Accepted[] = [
   {
     fn: "darkroom.housekeep(interval)",
     level: "performance",
-    message: "routine is marked as VOLATILE, should be STABLE",
-    reason: "it deletes rows, through dynamic SQL the checker cannot see into",
-  },
-  {
-    fn: "darkroom.housekeep(interval)",
-    level: "performance",
     message: "target type is different type than source type",
     detail: 'cast "integer" value to "bigint" type',
     reason: "`v_gone bigint := 0`: a constant cast once per call, no cost",
