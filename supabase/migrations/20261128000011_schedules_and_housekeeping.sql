@@ -64,39 +64,8 @@ as $$
     from darkroom.worker_queues w
 $$;
 
--- Deletes archived queue messages and pg_cron run history older than p_retention (default the
--- `retention` setting). Returns how many rows went.
-create or replace function darkroom.housekeep(p_retention interval default null) returns bigint
-language plpgsql volatile
-security definer
-set search_path = ''
-as $$
-declare
-  v_keep constant interval := coalesce(p_retention,
-    (select s.value::interval from darkroom.settings s where s.key = 'retention'), '7 days');
-  v_gone bigint := 0;
-  v_n bigint;
-  v_queue text;
-begin
-  for v_queue in select w.queue from darkroom.worker_queues w loop
-    execute format('delete from pgmq.%I where archived_at < now() - $1', 'a_' || v_queue)
-      using v_keep;
-    get diagnostics v_n = row_count;
-    v_gone := v_gone + v_n;
-  end loop;
-  -- GUARD: pg_cron is there only on Supabase (or where someone installed it).
-  if to_regclass('cron.job_run_details') is not null then
-    execute 'delete from cron.job_run_details where end_time < now() - $1' using v_keep;
-    get diagnostics v_n = row_count;
-    v_gone := v_gone + v_n;
-  end if;
-  return v_gone;
-end
-$$;
-
-revoke all on function darkroom.invoke_worker(text, text), darkroom.invoke_workers(),
-  darkroom.housekeep(interval) from public, anon, authenticated;
-grant execute on function darkroom.housekeep(interval) to service_role;
+revoke all on function darkroom.invoke_worker(text, text), darkroom.invoke_workers()
+  from public, anon, authenticated;
 
 do $$
 begin
@@ -107,6 +76,7 @@ begin
     create extension if not exists pg_net;
     perform cron.schedule('darkroom-workers', '2 seconds',
       $cmd$ select darkroom.invoke_workers() $cmd$);
+    -- darkroom.housekeep() is defined in 20261128000019, once every table it trims exists.
     perform cron.schedule('darkroom-housekeeping', '17 3 * * *',
       $cmd$ select darkroom.housekeep() $cmd$);
   end if;

@@ -1,8 +1,10 @@
--- darkroom.housekeep() also trims what the event half of the pipeline grows: subscriber receipts
--- and the analytics rollups' minutes past the retention. Hours and days stay (they are small:
+-- darkroom.housekeep(), run daily by pg_cron (20261128000011): deletes archived queue messages
+-- and pg_cron run history past the retention (the `retention` setting, or its argument), and
+-- what the event half of the pipeline grows: subscriber receipts and the analytics rollups'
+-- minutes. Hours and days stay (they are small:
 -- /stats and its histograms read them); so does darkroom.analytics_counted, which goes with its
 -- event, since a replay of an event whose mark was trimmed would count it twice.
--- (Replaces the function of 20261128000011, whose body it keeps.)
+-- Defined here, after every table it trims, and nowhere else.
 
 create or replace function darkroom.housekeep(p_retention interval default null) returns bigint
 language plpgsql volatile
