@@ -90,17 +90,17 @@ function watchHealth(api: string) {
   };
 }
 
-function assertAllPrompt(probes: Probe[]): void {
+function assertAllPrompt(probes: Probe[], withinMs = ANSWER_WITHIN_MS): void {
   const start = probes[0].due;
   assert.ok(probes.length >= 3, `probes while the tasks ran: ${probes.length}`);
   const bad = probes.filter((r) =>
-    r.error || r.status !== 200 || r.ok !== true || (r.answeredMs ?? Infinity) > ANSWER_WITHIN_MS
+    r.error || r.status !== 200 || r.ok !== true || (r.answeredMs ?? Infinity) > withinMs
   );
   const worst = Math.max(...probes.map((r) => r.answeredMs ?? Infinity));
   assert.deepEqual(
     bad.map((r) => ({ ...r, due: Math.round(r.due - start) })),
     [],
-    `every /health answer within ${ANSWER_WITHIN_MS} ms of its due time (worst ${
+    `every /health answer within ${withinMs} ms of its due time (worst ${
       Math.round(worst)
     } ms of ${probes.length} probes)`,
   );
@@ -196,7 +196,10 @@ Deno.test({
     const health = watchHealth(p.api);
     try {
       const [task] = (await runTasks(p, [`${files.url}/noise.jpg`])).values();
-      assertAllPrompt(await health.stop());
+      // Killing a worker at its deadline and starting its replacement costs the main thread tens of
+      // ms each time (twice here), on top of PGlite's one session: the bound is looser than the
+      // bombs test's, where no worker is killed. A blocked event loop would still take seconds.
+      assertAllPrompt(await health.stop(), 2 * ANSWER_WITHIN_MS);
       assert.equal(task.status, "failed", JSON.stringify(task));
       assert.deepEqual(task.error, {
         code: "timeout",
