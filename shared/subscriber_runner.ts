@@ -42,6 +42,13 @@ export interface SubscriberDefinition {
   source: string;
   /** Handles one event; resolves when its effect is committed. Throws StageError to retry. */
   handle(job: EventJob): Promise<void>;
+  /**
+   * Handles the whole claimed batch at once and commits its outcome itself: the effect, each
+   * event's receipt and the messages' deletes, in ONE transaction (all or nothing). Optional;
+   * when it throws, the batch's events are handled one by one with `handle`, which brings the
+   * retries and the final failure of the one event that fails.
+   */
+  handleBatch?(jobs: EventJob[]): Promise<void>;
   /** Told of a failed try before its outcome commits (the notifier records the attempt). */
   onFailure?(job: EventJob, decision: RetryDecision, error: unknown): Promise<void>;
   /** Seconds before try `attempt + 1`; default the retry policy's backoff (2, 4, 8 ... s). */
@@ -138,6 +145,13 @@ export async function runSubscriberBatch(
   );
   const jobs = claims.filter((c) => c.proceed);
   summary.ignored += claims.length - jobs.length;
+  if (def.handleBatch && jobs.length > 0 && !deps.stopSignal?.aborted) {
+    if (await handleAll(deps, def, jobs)) {
+      summary.done += jobs.length;
+      deps.log.debug("batch handled", { ...summary, durationMs: undefined });
+      return finish();
+    }
+  }
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
     if (deps.stopSignal?.aborted) {
       // Stopped before this one started: give it back at once.
@@ -159,6 +173,47 @@ export async function runSubscriberBatch(
 }
 
 type Outcome = "done" | "retried" | "failed" | "errors" | "released";
+
+/** The batch through `def.handleBatch`; false when it failed (nothing of it committed). */
+async function handleAll(
+  deps: RunnerDeps,
+  def: SubscriberDefinition,
+  claims: ClaimRow[],
+): Promise<boolean> {
+  const started = performance.now();
+  const signal = AbortSignal.timeout(def.timeoutMs ?? 30_000);
+  const jobs = claims.map((claim): EventJob => ({
+    msgId: Number(claim.msg_id),
+    attempt: claim.attempt,
+    maxAttempts: deps.maxAttempts,
+    event: claim.event!,
+    log: deps.log.child({
+      traceId: claim.event!.traceId,
+      taskId: claim.event!.taskId,
+      eventId: claim.event!.eventId,
+      eventType: claim.event!.eventType,
+      subscriber: def.subscriber,
+      msgId: Number(claim.msg_id),
+    }),
+    signal,
+  }));
+  try {
+    await def.handleBatch!(jobs);
+    deps.log.info("events handled", {
+      subscriber: def.subscriber,
+      count: jobs.length,
+      durationMs: Math.round(performance.now() - started),
+    });
+    return true;
+  } catch (error) {
+    deps.log.warn("batch failed; handling its events one by one", {
+      subscriber: def.subscriber,
+      count: jobs.length,
+      err: error,
+    });
+    return false;
+  }
+}
 
 async function handleOne(
   deps: RunnerDeps,

@@ -1,7 +1,9 @@
 /**
  * @module workers/analytics — the `analytics` subscriber: adds every event to the rollups (stage
- * latency histograms, counts per minute and hour, AI usage per day) through
- * darkroom.record_analytics(), which counts an event at most once.
+ * latency histograms, counts per minute and hour, AI usage per day), each event at most once. A
+ * batch goes in one statement (darkroom.record_analytics_batch: rollups, receipts and message
+ * deletes in one transaction); one event at a time (darkroom.record_analytics) only when a batch
+ * failed.
  */
 import type { Queryable } from "../db.ts";
 import type { SubscriberDefinition } from "../subscriber_runner.ts";
@@ -12,6 +14,14 @@ export function analyticsSubscriber(db: Queryable): SubscriberDefinition {
     subscriber: "analytics",
     source: "analytics-worker",
     batchSize: 64,
+    async handleBatch(jobs) {
+      const [{ counted }] = await db.query<{ counted: number }>(
+        `select darkroom.record_analytics_batch(p_msg_ids => $1::bigint[],
+           p_event_ids => $2::uuid[], p_attempts => $3::integer[]) as counted`,
+        [jobs.map((j) => j.msgId), jobs.map((j) => j.event.eventId), jobs.map((j) => j.attempt)],
+      );
+      jobs[0]?.log.debug("events counted", { counted, of: jobs.length });
+    },
     async handle(job) {
       const [{ counted }] = await db.query<{ counted: boolean }>(
         "select darkroom.record_analytics(p_event_id => $1::uuid) as counted",
