@@ -7,6 +7,7 @@
 import { imageSize } from "image-size";
 import { StageError } from "../errors.ts";
 import { isBmff, walkHeif } from "./bmff_boxes.ts";
+import { jpegWithoutApp1 } from "./jpeg_segments.ts";
 
 /** What the header says, before any pixel is decoded. */
 export interface HeaderInfo {
@@ -77,7 +78,7 @@ export function formatName(type: string, bytes: Uint8Array): string {
 export function readHeader(bytes: Uint8Array, maxPixels: number): HeaderInfo {
   let size: { width?: number; height?: number; type?: string };
   try {
-    size = imageSize(headerBytes(bytes));
+    size = sizeOf(headerBytes(bytes));
   } catch (cause) {
     if (cause instanceof StageError) throw cause;
     throw new StageError("corrupt_image", "Cannot read image header", false, { cause });
@@ -94,6 +95,21 @@ export function readHeader(bytes: Uint8Array, maxPixels: number): HeaderInfo {
     );
   }
   return { width, height, format: formatName(type, bytes) };
+}
+
+/**
+ * image-size's answer; for a JPEG whose EXIF block it cannot read (it follows the block's
+ * offsets to find the orientation, and throws when they point outside), the answer for the
+ * same file without its APP1 segments: a broken EXIF block must not cost the dimensions.
+ */
+function sizeOf(bytes: Uint8Array): { width?: number; height?: number; type?: string } {
+  try {
+    return imageSize(bytes);
+  } catch (err) {
+    const stripped = jpegWithoutApp1(bytes);
+    if (!stripped) throw err;
+    return imageSize(stripped);
+  }
 }
 
 /** What image-size is handed: all of it, or a HEIF up to its meta box once its boxes are sound. */

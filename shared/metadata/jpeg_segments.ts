@@ -82,3 +82,41 @@ function startsWith(bytes: Uint8Array, ascii: string): boolean {
   }
   return true;
 }
+
+/**
+ * The JPEG with its APP1 segments (EXIF, XMP) left out, everything else as it was; null when
+ * `bytes` is not a JPEG or has none. For readers that only need the frame header but trip over
+ * a broken EXIF block on the way (image-size reads the orientation from it).
+ */
+export function jpegWithoutApp1(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  const keep: Uint8Array[] = [bytes.subarray(0, 2)];
+  let dropped = false;
+  let at = 2;
+  for (let n = 0; n < MAX_JPEG_SEGMENTS && at + 4 <= bytes.length; n++) {
+    if (bytes[at] !== 0xff) break;
+    const marker = bytes[at + 1];
+    if (marker === 0xff || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      const step = marker === 0xff ? 1 : 2;
+      keep.push(bytes.subarray(at, at + step));
+      at += step;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break;
+    const length = (bytes[at + 2] << 8) | bytes[at + 3];
+    if (length < 2) break;
+    const end = Math.min(bytes.length, at + 2 + length);
+    if (marker === 0xe1) dropped = true;
+    else keep.push(bytes.subarray(at, end));
+    at = end;
+  }
+  if (!dropped) return null;
+  keep.push(bytes.subarray(at));
+  const out = new Uint8Array(keep.reduce((n, k) => n + k.length, 0));
+  let o = 0;
+  for (const k of keep) {
+    out.set(k, o);
+    o += k.length;
+  }
+  return out;
+}
