@@ -47,6 +47,10 @@ Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);
 
 const fn = `${platform.url}/functions/v1`;
+// A ready development user (saved under DATA_DIR, so the same id across restarts).
+const DEV_EMAIL = "dev@darkroom.local";
+const DEV_PASSWORD = "darkroom-dev";
+const devSession = await platform.devAuth.signIn(DEV_EMAIL, DEV_PASSWORD);
 console.log(`
 Darkroom is running.
 
@@ -74,6 +78,11 @@ Darkroom is running.
 service_role key: ${platform.serviceRoleKey}
  publishable key: ${platform.publishableKey}
       secret key: ${platform.secretKey}
+
+Development sign-in (local only): ${platform.url}/auth/v1 answers supabase-js auth.signUp,
+signInWithPassword and signInAnonymously. A ready user: ${DEV_EMAIL} / ${DEV_PASSWORD}
+      user token: ${devSession.access_token}
+                  (user ${devSession.user.id}, valid 1 h; Authorization: Bearer <token>)
 
 Stop with Ctrl+C.
 `);
