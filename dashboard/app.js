@@ -154,7 +154,12 @@ function connect() {
   state.connectedAt = Date.now();
   const signal = state.following.signal;
   hideMessage();
-  startStats(state.api, signal);
+  startStats(state.api, signal, (err) => {
+    if (err instanceof ApiError && err.status === 401) {
+      setLive("error", "key refused");
+      showMessage(`The api refused the key: ${err.message}. Check Settings or sign in.`);
+    }
+  });
   loadTags();
   if (state.role === "anon") {
     state.ids = storedIds();

@@ -143,9 +143,11 @@ function drawLatency(card, stats) {
 
 /**
  * Polls GET /stats with `api` until `signal` aborts and draws the charts (in #chart-throughput,
- * #chart-queues and #chart-latency). Errors show in each chart's legend.
+ * #chart-queues and #chart-latency). Errors show in each chart's legend; `onError` hears them
+ * too (a refused key shows first here, before any task is listed).
+ * @param {any} api @param {AbortSignal} signal @param {(err: any) => void} [onError]
  */
-export function startStats(api, signal) {
+export function startStats(api, signal, onError) {
   const cards = {
     throughput: document.getElementById("chart-throughput"),
     queues: document.getElementById("chart-queues"),
@@ -174,6 +176,8 @@ export function startStats(api, signal) {
       drawLatency(cards.latency, stats);
       for (const c of Object.values(cards)) c.dataset.state = "ok";
     } catch (err) {
+      if (signal.aborted) return;
+      onError?.(err);
       for (const c of Object.values(cards)) {
         c.dataset.state = "error";
         c.querySelector(".legend").textContent = `Cannot load /stats: ${err.message}`;

@@ -57,7 +57,8 @@ Darkroom is running.
          API URL: ${platform.url}
    Functions URL: ${fn}
              api: ${fn}/api   (OpenAPI: ${fn}/api/openapi.json)
-       Dashboard: ${platform.url}/   (the anon key is its default key)
+       Dashboard: ${platform.url}/   (the anon key is its default key; sign in from the page)
+        API docs: ${platform.url}/docs
          workers: ${STAGES.map((s) => `${fn}/${s.worker}`).join(", ")}
         Database: ${
   config.databaseUrl ? "DATABASE_URL" : `embedded PGlite in ${config.DATA_DIR}/pgdata`

@@ -431,6 +431,35 @@ Deno.test({
         await page.locator("#live[data-state=live]").waitFor({ timeout: 20_000 });
       });
 
+      await t.step(
+        "Continue anonymously: another user, who sees none of the first one's tasks",
+        async () => {
+          await page.click("#auth-summary");
+          await page.click("#auth-signout");
+          await page.locator('#auth-box[data-signed-in="false"]').waitFor();
+          await page.click("#auth-summary");
+          await page.click("#auth-anon");
+          await page.locator('#auth-box[data-signed-in="true"]').waitFor({ timeout: 10_000 });
+          assert.equal(await page.locator("#auth-summary").innerText(), "Signed in anonymously");
+          await page.locator("#tasks-empty").waitFor({ timeout: 10_000 });
+          assert.equal(await page.locator("#tasks li.task").count(), 0);
+          const mine = await submit(page, `${fixtures.url}/images/nikon_d70.jpg`);
+          await row(page, mine).and(page.locator('[data-status="completed"]'))
+            .waitFor({ timeout: 30_000 });
+        },
+      );
+
+      await t.step("a key the api refuses shows an error, not an empty list", async () => {
+        await page.click("#auth-summary");
+        await page.click("#auth-signout");
+        await page.locator('#auth-box[data-signed-in="false"]').waitFor();
+        await page.click("#settings-box summary");
+        await page.fill("#api-key", "sb_publishable_not-this-projects-key");
+        await page.click("#settings button[type=submit]");
+        await page.locator("#message:not([hidden])").waitFor({ timeout: 10_000 });
+        assert.match(await page.locator("#message").innerText(), /Invalid API key/);
+      });
+
       await t.step("the docs page renders every operation of /openapi.json", async () => {
         const doc = await (await fetch(`${p.api}/openapi.json`)).json();
         const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
