@@ -16,17 +16,45 @@ export class ApiError extends Error {
 
 /** A client of one api base URL with one key. */
 export class Api {
-  /** @param {string} base e.g. http://127.0.0.1:54321/functions/v1/api @param {string} key */
-  constructor(base, key) {
+  /**
+   * @param {string} base e.g. http://127.0.0.1:54321/functions/v1/api
+   * @param {string} key the Bearer token: a key, or a signed-in user's access token
+   * @param {string} [apikey] the project's key sent as `apikey` next to a user's token
+   */
+  constructor(base, key, apikey) {
     this.base = base.replace(/\/+$/, "");
     this.key = key;
+    this.apikey = apikey;
   }
 
   /** The headers every call sends. */
   get headers() {
     const h = { authorization: `Bearer ${this.key}` };
     if (this.key.startsWith("sb_")) h.apikey = this.key;
+    else if (this.apikey?.startsWith("sb_")) h.apikey = this.apikey;
     return h;
+  }
+
+  /** GET /tasks: a page of the caller's tasks, newest first, `{tasks, nextCursor}`. */
+  list(cursor, limit = 50) {
+    const q = new URLSearchParams({ limit: String(limit) });
+    if (cursor) q.set("cursor", cursor);
+    return this.json(`/tasks?${q}`);
+  }
+
+  /** GET /stats */
+  stats() {
+    return this.json("/stats");
+  }
+
+  /** GET /images?tag= */
+  images(tag) {
+    return this.json(`/images?${new URLSearchParams({ tag, limit: "20" })}`);
+  }
+
+  /** GET /tags: the caller's tags, most used first. */
+  tags() {
+    return this.json("/tags?limit=200");
   }
 
   /** @param {string} path @param {RequestInit} [init] */

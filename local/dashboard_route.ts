@@ -1,6 +1,8 @@
 /**
- * @module dashboard_route — serves the dashboard (dashboard/ at the repository root) at `/` and
- * its assets at `/dashboard/<file>`, as plain files: no build step. Locally the served
+ * @module dashboard_route — serves the dashboard (dashboard/ at the repository root) at `/`, the
+ * API docs page (rendering the api's /openapi.json) at `/docs`, and their assets at
+ * `/dashboard/<file>`, as plain files: no build step at run time (the one bundle,
+ * supabase_js.js, is committed). Locally the served
  * index.html carries the anon key as its default key (a meta tag the page reads when neither
  * `?key=` nor a saved key is set); the anon key is public by design, as on Supabase.
  */
@@ -32,7 +34,7 @@ const CSP = [
   "script-src 'self'",
   "style-src 'self'",
   "img-src 'self' blob: data:",
-  "connect-src 'self' http: https:",
+  "connect-src 'self' http: https: ws: wss:",
   "object-src 'none'",
   "base-uri 'none'",
   "frame-ancestors 'none'",
@@ -54,6 +56,8 @@ export function dashboardRoute(opts: DashboardRouteOptions = {}): ExtraRoute {
     const file = url.pathname === "/" || url.pathname === "/dashboard" ||
         url.pathname === "/dashboard/"
       ? "index.html"
+      : url.pathname === "/docs" || url.pathname === "/docs/"
+      ? "docs.html"
       : ASSET.exec(url.pathname)?.[1];
     if (!file) {
       return url.pathname.startsWith("/dashboard/")

@@ -47,13 +47,18 @@ Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);
 
 const fn = `${platform.url}/functions/v1`;
+// A ready development user (saved under DATA_DIR, so the same id across restarts).
+const DEV_EMAIL = "dev@darkroom.local";
+const DEV_PASSWORD = "darkroom-dev";
+const devSession = await platform.devAuth.signIn(DEV_EMAIL, DEV_PASSWORD);
 console.log(`
 Darkroom is running.
 
          API URL: ${platform.url}
    Functions URL: ${fn}
              api: ${fn}/api   (OpenAPI: ${fn}/api/openapi.json)
-       Dashboard: ${platform.url}/   (the anon key is its default key)
+       Dashboard: ${platform.url}/   (the anon key is its default key; sign in from the page)
+        API docs: ${platform.url}/docs
          workers: ${STAGES.map((s) => `${fn}/${s.worker}`).join(", ")}
         Database: ${
   config.databaseUrl ? "DATABASE_URL" : `embedded PGlite in ${config.DATA_DIR}/pgdata`
@@ -74,6 +79,11 @@ Darkroom is running.
 service_role key: ${platform.serviceRoleKey}
  publishable key: ${platform.publishableKey}
       secret key: ${platform.secretKey}
+
+Development sign-in (local only): ${platform.url}/auth/v1 answers supabase-js auth.signUp,
+signInWithPassword and signInAnonymously. A ready user: ${DEV_EMAIL} / ${DEV_PASSWORD}
+      user token: ${devSession.access_token}
+                  (user ${devSession.user.id}, valid 1 h; Authorization: Bearer <token>)
 
 Stop with Ctrl+C.
 `);

@@ -18,6 +18,7 @@ import { bootstrapDatabase, type BootstrapReport } from "./bootstrap.ts";
 import { ComputePool } from "./compute/pool.ts";
 import { createFunctionHost } from "./function_host.ts";
 import { dashboardRoute } from "./dashboard_route.ts";
+import { createDevAuth, type DevAuth } from "./dev_auth.ts";
 import { platformApiKeys, platformKey } from "./keys.ts";
 import { PGliteDb } from "./pglite_db.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -41,6 +42,8 @@ export interface Platform {
   scheduler: Scheduler;
   /** The Realtime stand-in at /realtime/v1/websocket. */
   realtime: Realtime;
+  /** The development sign-in at /auth/v1 (supabase-js `auth.*`); never deployed. */
+  devAuth: DevAuth;
   deps: FunctionDeps;
   /** Runs metadata extraction and local analysis off the event loop serving HTTP. */
   compute: ComputePool;
@@ -128,6 +131,13 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     const baseUrl = `http://${hostname}:${server.addr.port}`;
 
     const store = createStore(config, { publicBaseUrl: baseUrl });
+    await Deno.mkdir(config.DATA_DIR, { recursive: true });
+    const devAuth = await createDevAuth({
+      jwtSecret: config.JWT_SECRET,
+      url: baseUrl,
+      verifier,
+      file: `${config.DATA_DIR}/dev_auth.json`,
+    });
     const deps: FunctionDeps = {
       config,
       db,
@@ -161,6 +171,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
     ref.host = createFunctionHost(functions, [
       storageRoute(store, config),
       realtime.route,
+      devAuth.route,
       dashboardRoute({ defaultKey: anonKey }),
     ]);
     scheduler.start();
@@ -176,6 +187,7 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
       scheduler,
       deps,
       realtime,
+      devAuth,
       compute,
       async stop() {
         // Open WebSockets and event streams would keep the server's shutdown waiting: end them.

@@ -1,12 +1,28 @@
 // The dashboard in Debian's Chromium (playwright-core, no downloaded browser), served by the
 // in-process platform: a submitted URL's row goes through its stages to completed with tags
 // without a reload, a failed download shows its error code and Retry completes it, and the
-// trace lists the task's events in order. Writes test-artifacts/dashboard.png (and, with
-// UPDATE_DOCS_SCREENSHOT=1, docs/dashboard.png for the README).
+// trace lists the task's events in order. Signed in through the page's sign-in box: live
+// through Realtime (no event stream opened), a dropped Realtime socket recovers what it missed,
+// the charts draw /stats, the tag search finds the completed fixture, the list pages through
+// GET /tasks; the docs page renders every operation of /openapi.json. Screenshots go to
+// $TEST_ARTIFACTS_DIR (default: a temporary directory, printed); with UPDATE_DOCS_SCREENSHOT=1
+// the signed-in one also to docs/dashboard.png for the README.
 import assert from "node:assert/strict";
-import { chromium, type Locator, type Page } from "playwright-core";
+import { chromium, type Locator, type Page, type WebSocketRoute } from "playwright-core";
 import { startFixtureServer } from "../_helpers/fixtures.ts";
-import { startTestPlatform } from "../_helpers/platform.ts";
+import { startTestPlatform, waitForTask } from "../_helpers/platform.ts";
+
+/** Where screenshots go: $TEST_ARTIFACTS_DIR, else one temporary directory per run. */
+let artifactsDir: string | undefined;
+async function screenshot(page: Page, name: string): Promise<string> {
+  artifactsDir ??= Deno.env.get("TEST_ARTIFACTS_DIR") ||
+    await Deno.makeTempDir({ prefix: "darkroom-artifacts-" });
+  await Deno.mkdir(artifactsDir, { recursive: true });
+  const path = `${artifactsDir}/${name}`;
+  await page.screenshot({ path });
+  console.log(`screenshot: ${path}`);
+  return path;
+}
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = (() => {
@@ -162,12 +178,7 @@ Deno.test({
       await page.locator("#detail img.full").waitFor();
       assert.doesNotMatch(await page.locator("#detail").innerText(), /null|undefined/);
       await page.locator("#trace-events li").nth(4).waitFor();
-      await Deno.mkdir("test-artifacts", { recursive: true });
-      await page.screenshot({ path: "test-artifacts/dashboard.png" });
-      if (Deno.env.get("UPDATE_DOCS_SCREENSHOT") === "1") {
-        await Deno.mkdir("docs", { recursive: true });
-        await page.screenshot({ path: "docs/dashboard.png" });
-      }
+      await screenshot(page, "dashboard-anon.png");
     } finally {
       await browser.close();
       await p.close();
@@ -244,4 +255,256 @@ Deno.test({
       await fixtures.close();
     }
   },
+});
+
+/** The signed-in user's access token, from supabase-js's saved session. */
+async function sessionToken(page: Page): Promise<string> {
+  const saved = await page.evaluate(() => localStorage.getItem("darkroom.auth"));
+  assert.ok(saved, "a saved session");
+  return JSON.parse(saved).access_token;
+}
+
+Deno.test({
+  name: hasChromium
+    ? "dashboard signed in: sign-in box, live through Realtime and after a drop, charts, tag search, pages of tasks, docs"
+    : `dashboard signed in (ignored: ${CHROMIUM} is missing)`,
+  ignore: !hasChromium,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const fixtures = startFixtureServer();
+    const p = await startTestPlatform();
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: FLAGS.filter((f) => f !== "--headless"),
+      headless: true,
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+      const pageErrors: string[] = [];
+      page.on("pageerror", (err) => pageErrors.push(String(err)));
+      const streams: string[] = [];
+      page.on("request", (r) => {
+        if (r.url().includes("/events/stream")) streams.push(r.url());
+      });
+      // Every Realtime socket goes through here, so the test can drop it and hold it down.
+      const sockets: WebSocketRoute[] = [];
+      let holdDown = false;
+      await page.routeWebSocket(/\/realtime\/v1\/websocket/, (ws) => {
+        if (holdDown) return ws.close({ code: 4000, reason: "held down by the test" });
+        ws.connectToServer();
+        sockets.push(ws);
+      });
+      await page.goto(`${p.platform.url}/`);
+      const email = `dash-${crypto.randomUUID().slice(0, 8)}@example.com`;
+
+      await t.step("sign up, sign out, a wrong password is refused, sign in", async () => {
+        await page.click("#auth-summary");
+        await page.fill("#auth-email", email);
+        await page.fill("#auth-password", "dashboard-pass");
+        await page.click("#auth-signup");
+        await page.locator('#auth-box[data-signed-in="true"]').waitFor({ timeout: 10_000 });
+        assert.equal(await page.locator("#auth-summary").innerText(), `Signed in: ${email}`);
+        await page.click("#auth-summary");
+        await page.click("#auth-signout");
+        await page.locator('#auth-box[data-signed-in="false"]').waitFor();
+        await page.click("#auth-summary");
+        await page.fill("#auth-email", email);
+        await page.fill("#auth-password", "wrong-pass");
+        await page.click("#auth-signin");
+        await page.locator("#auth-error:not([hidden])").waitFor();
+        assert.equal(await page.locator("#auth-error").innerText(), "Invalid login credentials");
+        await page.fill("#auth-password", "dashboard-pass");
+        await page.click("#auth-signin");
+        await page.locator('#auth-box[data-signed-in="true"]').waitFor({ timeout: 10_000 });
+        await page.locator("#live[data-state=live]").waitFor({ timeout: 10_000 });
+        assert.match(await page.locator("#live").innerText(), /Realtime/);
+        await page.locator("#tasks-empty").waitFor();
+      });
+
+      let good = "";
+      await t.step("a submitted fixture goes live to completed through Realtime", async () => {
+        good = await submit(page, `${fixtures.url}/images/nikon_gps_1.jpg`);
+        await row(page, good).and(page.locator('[data-status="completed"]'))
+          .waitFor({ timeout: 30_000 });
+        assert.deepEqual(streams, [], "no event stream: Realtime carried the updates");
+      });
+
+      await t.step(
+        "a dropped Realtime socket: what happened meanwhile shows once it rejoins",
+        async () => {
+          const token = await sessionToken(page);
+          holdDown = true;
+          await sockets.at(-1)!.close({ code: 4001, reason: "dropped by the test" });
+          await page.locator("#live[data-state=offline]").waitFor({ timeout: 10_000 });
+          const res = await fetch(`${p.api}/tasks`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+            body: JSON.stringify({ imageUrl: `${fixtures.url}/images/canon_powershot_s40.jpg` }),
+          });
+          assert.equal(res.status, 202);
+          const missed = (await res.json()).taskId as string;
+          await waitForTask(p.api, token, missed, 30_000);
+          assert.equal(await row(page, missed).count(), 0, "not shown while the socket is down");
+          holdDown = false;
+          await page.locator("#live[data-state=live]").waitFor({ timeout: 20_000 });
+          await row(page, missed).and(page.locator('[data-status="completed"]'))
+            .waitFor({ timeout: 10_000 });
+        },
+      );
+
+      await t.step("the charts draw /stats: throughput, queues, stage latency", async () => {
+        await page.locator('#chart-latency rect[data-stage="download"]').first()
+          .waitFor({ timeout: 30_000, state: "attached" });
+        for (const stage of ["download", "metadata", "ai"]) {
+          assert.ok(await page.locator(`#chart-latency rect[data-stage="${stage}"]`).count() > 0);
+        }
+        assert.equal(
+          await page.locator('#chart-throughput polyline[data-series="completed"]').count(),
+          1,
+        );
+        assert.deepEqual(await attrs(page.locator("#chart-queues rect.bar"), "data-label"), [
+          "queued",
+          "processing",
+        ]);
+        assert.match(await page.locator("#chart-latency .legend").innerText(), /measured/);
+        assert.deepEqual(
+          (await attrs(page.locator("#chart-latency rect.p95"), "data-stage")).slice(0, 3),
+          ["download", "metadata", "ai"],
+        );
+      });
+
+      await t.step("the tag search suggests tags and finds the completed fixture", async () => {
+        const task = await (await fetch(`${p.api}/tasks/${good}`, {
+          headers: { authorization: `Bearer ${await sessionToken(page)}` },
+        })).json();
+        const tag = task.image.analysis.tags[0] as string;
+        await page.locator(`#tag-suggestions option[value="${tag}"]`)
+          .waitFor({ state: "attached", timeout: 10_000 });
+        await page.fill("#tag-input", "no-such-tag-anywhere");
+        await page.click("#tag-form button");
+        await page.locator("#tag-state", { hasText: "No image tagged" }).waitFor();
+        await page.fill("#tag-input", tag);
+        await page.click("#tag-form button");
+        await page.locator(`#tag-results li[data-task-id="${good}"]`).waitFor({ timeout: 10_000 });
+      });
+
+      await t.step("screenshots of the signed-in dashboard", async () => {
+        await row(page, good).click();
+        await page.locator("#detail img.full").waitFor();
+        await page.locator("#trace-events li").nth(4).waitFor();
+        await screenshot(page, "dashboard.png");
+        if (Deno.env.get("UPDATE_DOCS_SCREENSHOT") === "1") {
+          await page.screenshot({
+            path: new URL("../../docs/dashboard.png", import.meta.url).pathname,
+          });
+        }
+      });
+
+      await t.step("many tasks: the list loads 50 at a time, Load more gets the rest", async () => {
+        const token = await sessionToken(page);
+        const res = await fetch(`${p.api}/tasks/batch`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          body: JSON.stringify({
+            tasks: Array.from({ length: 55 }, (_, i) => ({
+              imageUrl: `${fixtures.url}/missing/${i}.jpg`,
+            })),
+          }),
+        });
+        assert.equal(res.status, 202);
+        await res.body?.cancel();
+        await page.reload();
+        await page.locator("#tasks li.task").nth(49).waitFor({ timeout: 20_000 });
+        assert.equal(await page.locator("#tasks li.task").count(), 50);
+        assert.equal(await page.locator("#tasks-count").innerText(), "(50+)");
+        await page.click("#tasks-more");
+        await page.locator("#tasks li.task").nth(56).waitFor({ timeout: 10_000 });
+        assert.equal(await page.locator("#tasks-count").innerText(), "(57)");
+        assert.ok(await page.locator("#tasks-more").isHidden());
+      });
+
+      await t.step("offline shows as offline, and comes back", async () => {
+        await page.context().setOffline(true);
+        await page.locator("#live[data-state=offline]").waitFor({ timeout: 10_000 });
+        await page.context().setOffline(false);
+        await page.locator("#live[data-state=live]").waitFor({ timeout: 20_000 });
+      });
+
+      await t.step(
+        "Continue anonymously: another user, who sees none of the first one's tasks",
+        async () => {
+          await page.click("#auth-summary");
+          await page.click("#auth-signout");
+          await page.locator('#auth-box[data-signed-in="false"]').waitFor();
+          await page.click("#auth-summary");
+          await page.click("#auth-anon");
+          await page.locator('#auth-box[data-signed-in="true"]').waitFor({ timeout: 10_000 });
+          assert.equal(await page.locator("#auth-summary").innerText(), "Signed in anonymously");
+          await page.locator("#tasks-empty").waitFor({ timeout: 10_000 });
+          assert.equal(await page.locator("#tasks li.task").count(), 0);
+          const mine = await submit(page, `${fixtures.url}/images/nikon_d70.jpg`);
+          await row(page, mine).and(page.locator('[data-status="completed"]'))
+            .waitFor({ timeout: 30_000 });
+        },
+      );
+
+      await t.step("a key the api refuses shows an error, not an empty list", async () => {
+        await page.click("#auth-summary");
+        await page.click("#auth-signout");
+        await page.locator('#auth-box[data-signed-in="false"]').waitFor();
+        await page.click("#settings-box summary");
+        await page.fill("#api-key", "sb_publishable_not-this-projects-key");
+        await page.click("#settings button[type=submit]");
+        await page.locator("#message:not([hidden])").waitFor({ timeout: 10_000 });
+        assert.match(await page.locator("#message").innerText(), /Invalid API key/);
+      });
+
+      await t.step("the docs page renders every operation of /openapi.json", async () => {
+        const doc = await (await fetch(`${p.api}/openapi.json`)).json();
+        const ops = Object.entries(doc.paths as Record<string, Record<string, unknown>>)
+          .flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
+        await page.goto(`${p.platform.url}/docs`);
+        await page.locator("#doc-state[data-state=ok]").waitFor({ timeout: 10_000 });
+        const methods = await attrs(page.locator("#doc-operations .op"), "data-method");
+        const paths = await attrs(page.locator("#doc-operations .op"), "data-path");
+        const shown = methods.map((m, i) => `${m} ${paths[i]}`);
+        assert.deepEqual(shown.sort(), ops.sort());
+        await page.locator("#schema-Task").waitFor({ state: "attached" });
+        await screenshot(page, "docs.png");
+      });
+      assert.deepEqual(pageErrors, []);
+    } finally {
+      await browser.close();
+      await p.close();
+      await fixtures.close();
+    }
+  },
+});
+
+Deno.test("dashboard/supabase_js.js is what `deno task bundle:dashboard` builds from the import map's supabase-js", async () => {
+  const root = new URL("../../", import.meta.url);
+  const out = await Deno.makeTempFile({ suffix: ".js" });
+  try {
+    const task = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks[
+      "bundle:dashboard"
+    ] as string;
+    const args = task.split(/\s+/).slice(1).map((a) => a === "dashboard/supabase_js.js" ? out : a);
+    const run = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: root,
+      stdout: "null",
+      stderr: "piped",
+    })
+      .output();
+    assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+    const fresh = await Deno.readTextFile(out);
+    const committed = await Deno.readTextFile(new URL("dashboard/supabase_js.js", root));
+    assert.ok(
+      fresh === committed,
+      "run `deno task bundle:dashboard` and commit dashboard/supabase_js.js",
+    );
+  } finally {
+    await Deno.remove(out);
+  }
 });
