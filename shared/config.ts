@@ -48,6 +48,28 @@ const schema = z.object({
   // How long a stopping worker lets its jobs in flight run before giving their messages back.
   STOP_TIMEOUT_MS: int(1).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  // AI reuse, limits and budgets (README "AI reuse, limits and budgets"); billed providers only.
+  // Reuse of a completed analysis of the same image: per owner, across owners, or never.
+  AI_REUSE: z.enum(["owner", "global", "off"]).default("owner"),
+  // Provider limits per (provider, model); defaults: OpenAI tier 1, gpt-4o-mini (500 RPM,
+  // 200,000 TPM). A darkroom.provider_limits row wins for its model.
+  AI_RPM: int(1).default(500),
+  AI_TPM: int(1).default(200_000),
+  AI_LIMIT_WINDOW_SECONDS: int(1).max(3600).default(60),
+  // Share of a limit that may go out at once; the rest is spread over the window.
+  AI_LIMIT_BURST: z.coerce.number().gt(0).max(1).default(0.1),
+  // Tokens one analysis is taken at before it runs (the difference is booked after it).
+  AI_ESTIMATED_TOKENS: int(0).default(3_300),
+  // Daily caps (UTC day), global and per owner, in tokens and/or USD; unset = no cap. A
+  // darkroom.ai_budgets row wins ('global', 'owner' for every owner, or an owner's id).
+  AI_DAILY_TOKENS: int(0).optional(),
+  AI_DAILY_USD: z.coerce.number().min(0).optional(),
+  AI_OWNER_DAILY_TOKENS: int(0).optional(),
+  AI_OWNER_DAILY_USD: z.coerce.number().min(0).optional(),
+  // How often a task waiting for the budget looks again, in seconds.
+  AI_BUDGET_RECHECK_SECONDS: int(1).max(3600).default(60),
+  // How often a task waiting for another task's analysis of the same image looks again.
+  AI_REUSE_POLL_SECONDS: int(1).max(600).default(2),
 });
 
 /** Darkroom's configuration. */

@@ -64,6 +64,14 @@ export const EVENT_PAYLOADS = {
       totalTokens: z.number(),
     }).nullable(),
     durationMs: z.number().int().nonnegative(),
+    /** True when a completed analysis of the same image was reused: no provider call. */
+    reused: z.boolean().optional(),
+    /** The darkroom.analyses row the task's analysis is (absent for unmetered providers). */
+    analysisId: z.uuid().optional(),
+    /** When reused: the analysis it came from. */
+    sourceAnalysisId: z.uuid().optional(),
+    /** What the call cost at darkroom.ai_prices (0 when reused or unpriced). */
+    costUsd: z.number().nonnegative().optional(),
   }),
   "task.completed": z.object({
     imageId: z.uuid(),
@@ -85,6 +93,17 @@ export const EVENT_PAYLOADS = {
     manual: z.boolean().optional(),
   }),
   "task.cancelled": z.object({ stage: stage.nullable() }),
+  /** A task waits at a stage for a daily budget: published once per wait, not per release. */
+  "task.throttled": z.object({
+    stage,
+    reason: z.enum(["budget", "rate_limit", "reuse"]),
+    delaySeconds: z.number().int().positive(),
+    budget: z.enum(["global", "owner"]).optional(),
+    spentTokens: z.number().optional(),
+    dailyTokens: z.number().nullable().optional(),
+    spentUsd: z.number().optional(),
+    dailyUsd: z.number().nullable().optional(),
+  }),
 } as const;
 
 /**

@@ -17,6 +17,8 @@ export function createProvider(config: Config): AiProvider {
       baseURL: config.OPENAI_BASE_URL,
       model: config.OPENAI_MODEL,
       timeoutMs: config.OPENAI_TIMEOUT_MS,
+      // The AI stage keeps to the shared limits and drains them on a 429 (shared/ai/admission.ts).
+      rateLimits: "caller",
     });
   }
   return createLocalProvider();

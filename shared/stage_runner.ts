@@ -37,6 +37,33 @@ export interface ImageRowJson {
   metadata: ImageMetadata | null;
 }
 
+/** Why a stage gives its message back without spending a try (tasks.waiting_is_known). */
+export type WaitReason = "budget" | "rate_limit" | "reuse";
+
+/**
+ * Thrown by a stage that cannot start its real work yet: the runner gives the message back for
+ * `delaySeconds` through darkroom.release_stage. Not a try (no attempt spent, no
+ * task.retry_scheduled); the task shows `queued` with `waiting: reason` meanwhile.
+ *
+ * @example
+ * throw new StageWait(12, "rate_limit", { provider: "openai" });
+ */
+export class StageWait extends Error {
+  override readonly name = "StageWait";
+  /** Seconds until the message is visible again (at least 1). */
+  readonly delaySeconds: number;
+  readonly reason: WaitReason;
+  /** Extra fields for the task.throttled event a budget wait publishes. */
+  readonly detail: Record<string, unknown>;
+
+  constructor(delaySeconds: number, reason: WaitReason, detail: Record<string, unknown> = {}) {
+    super(`Stage waits ${delaySeconds} s: ${reason}`);
+    this.delaySeconds = Math.max(1, Math.ceil(delaySeconds));
+    this.reason = reason;
+    this.detail = detail;
+  }
+}
+
 /** One message being handled, with the task and image rows it names. */
 export interface StageJob {
   msgId: number;
@@ -95,6 +122,8 @@ export interface BatchSummary {
   errors: number;
   /** Messages given back (visible at once) because the worker was stopping. */
   released: number;
+  /** Messages given back for later by a {@linkcode StageWait}: no try spent. */
+  deferred: number;
   durationMs: number;
 }
 
@@ -125,6 +154,7 @@ export async function runStageBatch<S extends Stage>(
     ignored: 0,
     errors: 0,
     released: 0,
+    deferred: 0,
     durationMs: 0,
   };
   const vtSeconds = def.visibilityTimeoutSeconds ?? 60;
@@ -191,7 +221,8 @@ type Outcome =
   | "failed"
   | "ignored"
   | "errors"
-  | "released";
+  | "released"
+  | "deferred";
 
 async function handleOne<S extends Stage>(
   deps: RunnerDeps,
@@ -253,6 +284,28 @@ async function handleOne<S extends Stage>(
       failure = error;
     }
   }
+  if (failure instanceof StageWait) {
+    try {
+      const r = await callTransition(deps.db, "release_stage", [
+        def.stage,
+        claim.msg_id,
+        claim.task_id,
+        failure.delaySeconds,
+        failure.reason,
+        def.source,
+        JSON.stringify(failure.detail),
+      ]);
+      log.info("stage deferred", {
+        reason: failure.reason,
+        delaySeconds: failure.delaySeconds,
+        durationMs: elapsed(),
+      });
+      return r === "ignored" ? "ignored" : "deferred";
+    } catch (error) {
+      log.error("cannot release message; it will be delivered again", { err: error });
+      return "errors";
+    }
+  }
   const decision = decideRetry(failure, claim.attempt, deps.maxAttempts);
   try {
     if (decision.action === "retry") {
@@ -301,6 +354,8 @@ const TRANSITIONS = {
     "select darkroom.complete_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_result => $4::jsonb, p_source => $5) as r",
   schedule_retry:
     "select darkroom.schedule_retry(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_delay_seconds => $4::integer, p_code => $5, p_message => $6, p_source => $7) as r",
+  release_stage:
+    "select darkroom.release_stage(p_stage => $1, p_msg_id => $2::bigint, p_task_id => $3::uuid, p_delay_seconds => $4::integer, p_reason => $5, p_source => $6, p_detail => $7::jsonb) as r",
   fail_stage:
     "select darkroom.fail_stage(p_task_id => $1::uuid, p_stage => $2, p_msg_id => $3::bigint, p_code => $4, p_message => $5, p_source => $6) as r",
 } as const;

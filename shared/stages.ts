@@ -61,7 +61,15 @@ export interface StageResults {
     metadata: ImageMetadata;
     thumbnail: StoredThumbnail | null;
   };
-  ai: { analysis: Analysis };
+  ai: {
+    analysis: Analysis;
+    /** The prompt version a fresh analysis answered: it is kept for reuse under it. */
+    promptVersion?: string;
+    /** Reused: the darkroom.analyses id whose analysis the task takes (no provider call). */
+    reusedFrom?: string;
+    /** Tokens the rate limit took before the call; the difference is booked after it. */
+    estimatedTokens?: number;
+  };
 }
 
 /** A worker function and the queue it drains, as the registry lists them. */

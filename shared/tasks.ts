@@ -85,6 +85,10 @@ export interface TaskResource {
   error: null | { code: string; message: string; stage: Stage | null };
   /** When a scheduled retry is due; null unless one waits. */
   nextAttemptAt: string | null;
+  /** Why a queued task waits without spending a try (tasks.waiting); null unless it does. */
+  waiting: "budget" | "rate_limit" | "reuse" | null;
+  /** When a waiting task is looked at again. */
+  waitingUntil: string | null;
   image: null | {
     id: string;
     sha256: string;
@@ -124,6 +128,8 @@ interface TaskRow {
   error_message: string | null;
   error_stage: Stage | null;
   retry_at: Date | string | null;
+  waiting?: "budget" | "rate_limit" | "reuse" | null;
+  waiting_until?: Date | string | null;
   created_at: Date | string;
   updated_at: Date | string;
   completed_at: Date | string | null;
@@ -161,6 +167,12 @@ export function taskFromRow(r: TaskRow): TaskResource {
       ? { code: r.error_code, message: r.error_message ?? "", stage: r.error_stage }
       : null,
     nextAttemptAt: r.retry_at ? iso(r.retry_at) : null,
+    // tasks.waiting outlives the wait until the stage admits the task again: only a queued
+    // task is waiting.
+    waiting: r.status === "queued" ? r.waiting ?? null : null,
+    waitingUntil: r.status === "queued" && r.waiting && r.waiting_until
+      ? iso(r.waiting_until)
+      : null,
     image: r.image
       ? {
         id: r.image.id,

@@ -12,7 +12,13 @@
 import OpenAI from "openai";
 import { StageError } from "../errors.ts";
 import { parseRetryAfter } from "../net/retry_after.ts";
-import type { AiProvider, Analysis, AnalysisInput, TokenUsage } from "./types.ts";
+import {
+  type AiProvider,
+  type Analysis,
+  type AnalysisInput,
+  ProviderRateLimited,
+  type TokenUsage,
+} from "./types.ts";
 import {
   ANALYSIS_JSON_SCHEMA,
   ANALYSIS_SCHEMA_NAME,
@@ -41,6 +47,12 @@ export interface OpenAiProviderOptions {
   imageDetail?: "low" | "high" | "auto";
   /** Cap on the answer's tokens (reasoning models count their reasoning here). Default 1024. */
   maxCompletionTokens?: number;
+  /**
+   * Who handles a 429 that is a rate limit: "sdk" retries it in place as Retry-After says;
+   * "caller" gets a {@linkcode ProviderRateLimited} at the first one (the AI stage then drains the
+   * shared bucket and waits without spending a try). Default "sdk".
+   */
+  rateLimits?: "sdk" | "caller";
 }
 
 /** Calls the model at most this many times per analysis when answers are malformed. */
@@ -59,7 +71,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): AiProvider {
     baseURL: opts.baseURL,
     timeout: opts.timeoutMs,
     maxRetries: opts.maxRetries ?? 3,
-    fetch: opts.fetch,
+    fetch: opts.rateLimits === "caller" ? noRetryOn429(opts.fetch ?? fetch) : opts.fetch,
     // The SDK would log to the console in its own format; our errors carry what matters.
     logLevel: "off",
   });
@@ -92,7 +104,14 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): AiProvider {
           max_completion_tokens: opts.maxCompletionTokens ?? 1024,
         }, { signal: input.signal });
       } catch (err) {
-        throw toStageError(err, input.signal, opts.timeoutMs, redact);
+        const error = toStageError(err, input.signal, opts.timeoutMs, redact);
+        if (
+          opts.rateLimits === "caller" && error instanceof StageError && error.retryable &&
+          err instanceof OpenAI.APIError && err.status === 429
+        ) {
+          throw new ProviderRateLimited(error.message, error.retryAfterSeconds);
+        }
+        throw error;
       }
       if (completion.usage) usages.push(toUsage(completion.usage));
       const parsed = readAnswer(completion);
@@ -111,7 +130,18 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): AiProvider {
     throw new StageError("ai_error", `AI answer was malformed: ${shorten(redact(reason))}`, false);
   }
 
-  return { name: "openai", analyze };
+  return { name: "openai", model: opts.model, metered: true, analyze };
+}
+
+/** A fetch whose 429 answers tell the SDK not to retry them (its `x-should-retry` header). */
+function noRetryOn429(inner: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    const res = await inner(input, init);
+    if (res.status !== 429) return res;
+    const headers = new Headers(res.headers);
+    headers.set("x-should-retry", "false");
+    return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  };
 }
 
 function readAnswer(completion: ChatCompletion): ReturnType<typeof parseAnalysisAnswer> {

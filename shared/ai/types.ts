@@ -46,5 +46,28 @@ export interface Analysis {
  */
 export interface AiProvider {
   readonly name: string;
+  /** The model it calls; with `metered`, the key of its limits, budgets and reuse. */
+  readonly model?: string;
+  /**
+   * Whether each call costs money and meets the provider's rate limits: then the AI stage reuses
+   * analyses, keeps to the limits and budgets (shared/ai/admission.ts). Default false.
+   */
+  readonly metered?: boolean;
   analyze(input: AnalysisInput): Promise<Analysis>;
+}
+
+/**
+ * The provider answered 429 (a rate limit that passes with time, not an exhausted quota) and
+ * the caller asked to handle it: the AI stage drains the shared bucket for `retryAfterSeconds`
+ * and gives the message back without spending a try.
+ */
+export class ProviderRateLimited extends Error {
+  override readonly name = "ProviderRateLimited";
+  /** The provider's Retry-After, in seconds (at least 1). */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, retryAfterSeconds: number | undefined) {
+    super(message);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds ?? 1));
+  }
 }

@@ -27,6 +27,8 @@ export interface ApiDeps {
   allowPrivateNetwork?: boolean;
   /** How often an open event stream looks for new events, in ms. Default 500. */
   streamPollMs?: number;
+  /** The AI_* daily caps from the settings, shown by /stats (admissionSettings(config)). */
+  aiBudgets?: object;
 }
 
 /** The Hono environment: the verified caller, and a logger bound to the request's id. */

@@ -58,6 +58,38 @@ const StatsSchema = z.object({
       totalTokens: z.number(),
     })),
   }),
+  aiSpend: z.object({
+    callsMade: z.number(),
+    callsSavedByReuse: z.number(),
+    days: z.array(z.object({
+      day: z.string(),
+      calls: z.number(),
+      reused: z.number(),
+      promptTokens: z.number(),
+      completionTokens: z.number(),
+      totalTokens: z.number(),
+      usd: z.number(),
+    })),
+    budget: z.object({
+      scope: z.enum(["global", "own"]),
+      spentTokens: z.number(),
+      spentUsd: z.number(),
+      dailyTokens: z.number().nullable(),
+      dailyUsd: z.number().nullable(),
+    }),
+    buckets: z.array(z.object({
+      provider: z.string(),
+      model: z.string(),
+      kind: z.enum(["requests", "tokens"]),
+      level: z.number(),
+      capacity: z.number(),
+      blockedUntil: z.string().nullable(),
+    })).nullable(),
+  }).optional().openapi({
+    description: "Metered AI providers, exact at once (written with each analysis): calls made " +
+      "and saved by reuse, tokens and USD per UTC day (last 7), today's budget use, and the " +
+      "provider buckets' levels (service_role only)",
+  }),
 }).openapi("Stats", {
   description: "Read from rollups the analytics-worker keeps: stages, throughput and ai follow " +
     "the events within a worker run; tasks is exact at once",
@@ -90,7 +122,7 @@ const healthRoute = createRoute({
 const TASK_STATUSES = ["queued", "processing", "completed", "failed", "cancelled"];
 
 /** darkroom.stats()'s answer: the Stats body but for queues; bigint sums arrive as numbers. */
-type StatsRow = Omit<z.infer<typeof StatsSchema>, "queues">;
+type StatsRow = Omit<z.infer<typeof StatsSchema>, "queues" | "aiSpend">;
 
 /** Registers /stats and /health. */
 export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
@@ -98,10 +130,14 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
     const caller = c.get("caller");
     // One call, rollups only: darkroom.stats() filters by the caller's auth.uid() (every
     // owner for service_role), so no route filters by owner here.
-    const [{ stats }] = await asCaller(
+    const [{ stats, ai_spend }] = await asCaller(
       deps.db,
       caller,
-      (tx) => tx.query<{ stats: StatsRow }>("select darkroom.stats() as stats"),
+      (tx) =>
+        tx.query<{ stats: StatsRow; ai_spend: z.infer<typeof StatsSchema>["aiSpend"] }>(
+          "select darkroom.stats() as stats, darkroom.ai_stats(p_settings => $1::jsonb) as ai_spend",
+          [JSON.stringify(deps.aiBudgets ?? {})],
+        ),
     );
     // Queue depths count every tenant's work: only service_role sees them.
     const queues = caller.role === "service_role" ? await allQueueMetrics(deps.db) : null;
@@ -110,6 +146,7 @@ export function registerMiscRoutes(app: ApiApp, deps: ApiDeps): void {
     return c.json({
       ...stats,
       tasks,
+      aiSpend: ai_spend,
       queues: queues === null ? undefined : Object.fromEntries(
         queues.map((q) => [q.queue, { length: q.length, oldestMsgAgeSec: q.oldestMsgAgeSec }]),
       ),

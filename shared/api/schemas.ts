@@ -25,7 +25,12 @@ export const NewTaskSchema = z.object({
     description:
       "Receives task.completed, task.failed and task.cancelled as signed webhooks (Standard Webhooks); every attempt is listed by GET /tasks/{id}/deliveries",
   }),
-  options: z.record(z.string(), z.unknown()).optional()
+  options: z.looseObject({
+    reanalyze: z.boolean({ error: "options.reanalyze must be a boolean" }).optional().openapi({
+      description:
+        "Call the AI provider even when a completed analysis of the same image could be reused",
+    }),
+  }).optional()
     .refine(
       (o) => o === undefined || JSON.stringify(o).length <= 4096,
       "options is over 4096 bytes",
@@ -69,6 +74,13 @@ export const TaskSchema = z.object({
         "Why the task failed, or while a retry waits (nextAttemptAt), the error it retries",
     }),
   nextAttemptAt: z.string().nullable().openapi({ description: "When a scheduled retry is due" }),
+  waiting: z.enum(["budget", "rate_limit", "reuse"]).nullable().optional().openapi({
+    description:
+      "Why a queued task waits without spending a try: the daily AI budget, the provider's rate limit, or another task's analysis of the same image",
+  }),
+  waitingUntil: z.string().nullable().optional().openapi({
+    description: "When a waiting task is looked at again",
+  }),
   image: z.object({
     id: z.uuid(),
     sha256: z.string(),

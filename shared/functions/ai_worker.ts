@@ -2,6 +2,7 @@
  * @module functions/ai_worker — the `ai-worker` function: the one that builds an AI provider,
  * so the only one that carries OpenAI's SDK.
  */
+import { admissionSettings } from "../ai/admission.ts";
 import type { AiProvider } from "../ai/types.ts";
 import type { ImageCompute } from "../compute.ts";
 import { edgeDeps } from "../edge.ts";
@@ -26,6 +27,11 @@ export function createAiWorker(deps: AiWorkerDeps): Handler {
       provider: deps.provider,
       compute: deps.compute,
       timeoutMs: deps.config.OPENAI_TIMEOUT_MS * 2 + 5_000,
+      admission: {
+        db: deps.db,
+        settings: admissionSettings(deps.config, 0),
+        noReuse: deps.config.AI_REUSE === "off",
+      },
     }),
   );
 }

@@ -2,6 +2,7 @@
  * @module functions/api — the `api` function: the Hono app over the database, the verifier and
  * the blob store (signed URLs). No stage runs here, so no image decoder is imported.
  */
+import { admissionSettings } from "../ai/admission.ts";
 import { createApiApp } from "../api/app.ts";
 import { edgeDeps } from "../edge.ts";
 import type { BaseDeps, Handler } from "./common.ts";
@@ -31,6 +32,7 @@ export function createApiHandler(deps: ApiFunctionDeps): Handler {
       burst: deps.config.RATE_LIMIT_BURST,
     },
     allowPrivateNetwork: deps.config.ALLOW_PRIVATE_NETWORK,
+    aiBudgets: admissionSettings(deps.config, 0),
   });
   return async (req) => await app.fetch(req);
 }

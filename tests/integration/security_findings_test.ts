@@ -53,6 +53,8 @@ const CLIENT_REACHABLE: Record<string, string> = {
     "reads the caller's own request setting; used by the RLS policies",
   "darkroom function stats()":
     "GET /stats: the rollups of the caller's own tasks (owner = auth.uid(); none for the bare anon key); every owner's only for the service_role claim",
+  "darkroom function ai_stats(p_settings jsonb)":
+    "GET /stats aiSpend: the caller's own AI calls and budget use (owner = auth.uid(); none for the bare anon key); every owner's and the provider buckets only for the service_role claim",
   "darkroom function retry_task(p_task_id uuid)":
     "retries only the caller's own failed task, or an ownerless one it names",
 };

@@ -143,6 +143,17 @@ Deno.test({
       await db.query("select * from darkroom.cancel_task($1::uuid)", [bad.taskId]);
       await check(bad.taskId);
 
+      // A task told to wait for the budget (task.throttled), released without a try.
+      await db.query("select pgmq.purge_queue('image_download')");
+      const held = await createTask(db, { imageUrl: "http://example.com/c.jpg" });
+      const heldMsg = await claim(db, "download", "image_download", held.taskId);
+      await db.query(
+        `select darkroom.release_stage('download', $1::bigint, $2::uuid, 5, 'budget',
+           'download-worker', '{"budget": "global", "spentTokens": 10, "dailyTokens": 10}')`,
+        [heldMsg, held.taskId],
+      );
+      await check(held.taskId);
+
       assert.deepEqual([...seen].sort(), [...EVENT_TYPES].sort(), "every event type was seen");
     } finally {
       await t.close();

@@ -88,6 +88,7 @@ const EMPTY: Omit<BatchSummary, "worker" | "queue" | "durationMs"> = {
   ignored: 0,
   errors: 0,
   released: 0,
+  deferred: 0,
 };
 
 /** The summary's counts, without the timing. */
