@@ -474,6 +474,33 @@ async function stageSettings() {
 // ---------------------------------------------------------------------------------------------
 // The run.
 
+/** Writes the report as it stands (`complete` false while phases remain). */
+async function save(complete: boolean) {
+  const result = {
+    complete,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    engine: ENGINE,
+    n: N,
+    images: args.images,
+    platform: "local/platform.ts in a subprocess (bench/platform_proc.ts), AI_PROVIDER=local, " +
+      `LOG_LEVEL=${args["log-level"]}`,
+    machine: {
+      cpus: navigator.hardwareConcurrency,
+      cpuModel: (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ??
+        "unknown",
+      memTotalMb: Math.round(Deno.systemMemoryInfo().total / 2 ** 20),
+      deno: Deno.version.deno,
+      loadAverageStart: loadStart,
+      loadAverageEnd: await loadAverage(),
+    },
+    ...report,
+  };
+  await Deno.mkdir(dirname(OUT), { recursive: true });
+  await Deno.writeTextFile(OUT, JSON.stringify(result, null, 2) + "\n");
+  return result;
+}
+
 const log = (msg: string) =>
   console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const startedAt = new Date().toISOString();
@@ -487,7 +514,7 @@ try {
   log(`engine ${ENGINE}${benchDbUrl ? ` (${benchDbName})` : ""}; starting the platform`);
   if (args["cpu-prof"]) await Deno.mkdir(args["cpu-prof"], { recursive: true });
   main = await startProc(1, args["cpu-prof"]);
-  const p = main;
+  let p = main;
   const registry = await sql<{ worker: string; kind: string; queue: string }>(
     p,
     "select worker_function as worker, kind, queue from darkroom.worker_queues order by position",
@@ -538,6 +565,7 @@ try {
   const pg0 = await backendCpu(p);
   const calls0 = stmts.available ? await statementCalls(p) : 0;
   const ctl0 = p.controlCalls;
+  const texts0 = await ctl<Record<string, number>>(p, "/statements");
   const backlog = await submitBacklog(p, "backlog", N);
   await waitTerminal(p, backlog.ids);
   const o = await outcome(p, backlog);
@@ -545,6 +573,7 @@ try {
   await drainSubscribers(p, subscribers.map((s) => s.queue));
   const fanoutDrainedAt = Date.now();
   const c2 = await ctl<Counters>(p, "/counters");
+  const texts1 = await ctl<Record<string, number>>(p, "/statements");
   const pg1 = await backendCpu(p);
   const x1 = await xacts(p);
   const calls1 = stmts.available ? await statementCalls(p) : 0;
@@ -581,6 +610,12 @@ try {
     transactionsPerImage: round(x0 === null ? dbTx / N : (x1! - x0 - ctlUsed) / N, 2),
     transactionsSource: x0 === null ? "platform Db layer" : "pg_stat_database xact deltas",
     dbLayerTransactionsPerImage: round(dbTx / N, 2),
+    // The platform's statements by text, per image, most frequent first.
+    topStatementsPerImage: Object.entries(texts1)
+      .map(([text, n]) => ({ text, perImage: round((n - (texts0[text] ?? 0)) / N, 3) }))
+      .filter((s) => s.perImage > 0)
+      .sort((a, b) => b.perImage - a.perImage)
+      .slice(0, 15),
     pgStatStatements: stmts.available
       ? { available: true, callsPerImage: round((calls1 - calls0 - ctlUsed) / N, 2) }
       : stmts,
@@ -620,32 +655,6 @@ try {
   };
   await drainSubscribers(p, subscribers.map((s) => s.queue));
 
-  // One new image behind a backlog.
-  report.backlogLatency = [];
-  for (const b of BACKLOGS) {
-    log(`one image behind a backlog of ${b}`);
-    const s = await submitBacklog(p, `behind${b}`, b);
-    const [row] = await sql<{ open: number }>(
-      p,
-      `select count(*)::int as open from public.tasks
-        where id = any($1::uuid[]) and status not in ${TERMINAL}`,
-      [s.ids],
-    );
-    const probe: Submitted = { ids: [], submittedAt: new Map() };
-    await submitOne(p, `probe${b}`, 0, probe);
-    await waitTerminal(p, probe.ids);
-    const pr = await outcome(p, probe);
-    await waitTerminal(p, s.ids);
-    report.backlogLatency.push({
-      backlog: b,
-      openAtSubmit: row.open,
-      latencyMs: round(pr.latencies[0] ?? NaN, 1),
-    });
-    await drainSubscribers(p, subscribers.map((s) => s.queue));
-  }
-  const afterAll = await ctl<Counters>(p, "/counters");
-  report.process.peakRssMb = round(afterAll.peakRssMb, 1);
-
   // One invocation of each worker on a full batch, nothing else running in the process.
   log("one invocation per worker on a full batch");
   await ctl(p, "/scheduler/stop", {});
@@ -683,6 +692,8 @@ try {
   const invOutcome = await outcome(p, inv);
   report.invocation = { tasks: full, completed: invOutcome.completed, workers: invocations };
   report.pgmq = p.pgmq;
+  report.process.peakRssMb = round((await ctl<Counters>(p, "/counters")).peakRssMb, 1);
+  await save(false);
   await p.stop();
   main = undefined;
 
@@ -712,17 +723,41 @@ try {
     } finally {
       await q.stop();
     }
+    await save(false);
   }
 
-  report.machine = {
-    cpus: navigator.hardwareConcurrency,
-    cpuModel: (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ??
-      "unknown",
-    memTotalMb: Math.round(Deno.systemMemoryInfo().total / 2 ** 20),
-    deno: Deno.version.deno,
-    loadAverageStart: loadStart,
-    loadAverageEnd: await loadAverage(),
-  };
+  // One new image behind a backlog (last: the longest part; the report is saved after each).
+  report.backlogLatency = [];
+  main = await startProc(1);
+  p = main;
+  const bw = await submitBacklog(p, "warmup2", 10);
+  await waitTerminal(p, bw.ids);
+  for (const b of BACKLOGS) {
+    log(`one image behind a backlog of ${b}`);
+    const s = await submitBacklog(p, `behind${b}`, b);
+    const [row] = await sql<{ open: number }>(
+      p,
+      `select count(*)::int as open from public.tasks
+        where id = any($1::uuid[]) and status not in ${TERMINAL}`,
+      [s.ids],
+    );
+    const probe: Submitted = { ids: [], submittedAt: new Map() };
+    await submitOne(p, `probe${b}`, 0, probe);
+    await waitTerminal(p, probe.ids);
+    const pr = await outcome(p, probe);
+    await waitTerminal(p, s.ids);
+    report.backlogLatency.push({
+      backlog: b,
+      openAtSubmit: row.open,
+      latencyMs: round(pr.latencies[0] ?? NaN, 1),
+    });
+    await drainSubscribers(p, subscribers.map((s) => s.queue));
+    await save(false);
+  }
+  const afterAll = await ctl<Counters>(p, "/counters");
+  report.process.peakRssMb = Math.max(report.process.peakRssMb, round(afterAll.peakRssMb, 1));
+  await p.stop();
+  main = undefined;
 } catch (err) {
   if (main) console.error(main.stderrTail.join("\n"));
   await main?.stop().catch(() => {});
@@ -731,18 +766,7 @@ try {
 }
 await cleanup();
 
-const result = {
-  startedAt,
-  finishedAt: new Date().toISOString(),
-  engine: ENGINE,
-  n: N,
-  images: args.images,
-  platform: "local/platform.ts in a subprocess (bench/platform_proc.ts), AI_PROVIDER=local, " +
-    `LOG_LEVEL=${args["log-level"]}`,
-  ...report,
-};
-await Deno.mkdir(dirname(OUT), { recursive: true });
-await Deno.writeTextFile(OUT, JSON.stringify(result, null, 2) + "\n");
+const result = await save(true);
 printTable(result);
 console.log(`\nwritten: ${OUT}`);
 

@@ -21,6 +21,12 @@ import { procStats } from "./proc.ts";
 
 /** Statements and transactions the platform sent. */
 const counters = { statements: 0, transactions: 0, scripts: 0 };
+/** Statements by their text (whitespace folded, cut at 100 characters). */
+const byText = new Map<string, number>();
+function countText(text: string) {
+  const key = text.replace(/\s+/g, " ").trim().slice(0, 100);
+  byText.set(key, (byText.get(key) ?? 0) + 1);
+}
 
 type Proto = {
   query(text: string, params?: unknown[]): Promise<unknown[]>;
@@ -39,6 +45,7 @@ function instrument(proto: Proto): void {
   proto.query = function (this: Proto, text: string, params?: unknown[]) {
     counters.statements++;
     counters.transactions++; // autocommit: one statement, one transaction
+    countText(text);
     return query.call(this, text, params);
   };
   proto.exec = function (this: Proto, script: string) {
@@ -51,6 +58,7 @@ function instrument(proto: Proto): void {
       fn({
         query<R>(text: string, params?: unknown[]) {
           counters.statements++;
+          countText(text);
           return tx.query<R>(text, params);
         },
       })) as Promise<T>;
@@ -87,6 +95,8 @@ const control = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} 
     switch (path) {
       case "/counters":
         return Response.json({ ...counters, ...(await procStats(Deno.pid)) });
+      case "/statements":
+        return Response.json(Object.fromEntries(byText));
       case "/query":
         return Response.json(await rawQuery(body.sql, body.params ?? []));
       case "/raw-pgmq":

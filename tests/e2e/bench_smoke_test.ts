@@ -63,6 +63,7 @@ Deno.test({
     const r = JSON.parse(await Deno.readTextFile(out));
     await Deno.remove(dir, { recursive: true });
 
+    assert.equal(r.complete, true);
     assert.equal(r.engine, ENGINE);
     assert.equal(r.n, 100);
     // Every number is finite; all but a few are positive.
@@ -99,6 +100,7 @@ Deno.test({
     assert.ok(r.db.statementsPerImage >= 3, `statements per image ${r.db.statementsPerImage}`);
     assert.ok(r.db.transactionsPerImage >= 1);
     assert.equal(typeof r.db.pgStatStatements.available, "boolean");
+    assert.ok(r.db.topStatementsPerImage.length > 0);
     assert.ok(r.db.idle.workers >= 6, "3 stage workers and 3 subscribers");
 
     assert.ok(r.process.peakRssMb >= r.process.peakRssMbAfterBacklog);
