@@ -165,7 +165,12 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
         const handler = functions[w.worker];
         if (!handler) throw new Error(`The registry names ${w.worker}, which has no function`);
         const next = w.kind === "stage" ? chain[chain.indexOf(w) + 1] : undefined;
-        return { name: w.worker, handler, wakes: next ? [next.worker] : [] };
+        return {
+          name: w.worker,
+          handler,
+          wakes: next ? [next.worker] : [],
+          concurrency: w.kind === "stage" ? config.WORKER_CONCURRENCY : 1,
+        };
       }),
     });
     ref.host = createFunctionHost(functions, [

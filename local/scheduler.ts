@@ -11,6 +11,8 @@ export interface ScheduledWorker {
   handler: (req: Request) => Promise<Response>;
   /** Workers woken when this one made progress (the next stage). */
   wakes?: string[];
+  /** Invocations of this worker kept running at once. Default 1. */
+  concurrency?: number;
 }
 
 /** Options of {@linkcode Scheduler}. */
@@ -29,8 +31,9 @@ export interface SchedulerOptions {
 /** Drives the worker functions until stopped. */
 export class Scheduler {
   readonly #opts: SchedulerOptions;
+  /** Per loop (`name#i`): ends its wait now. */
   readonly #wakers = new Map<string, () => void>();
-  /** Wake-ups that arrived while the worker was busy: its next wait returns at once. */
+  /** Loops woken while busy: their next wait returns at once. */
   readonly #pending = new Set<string>();
   readonly #loops: Promise<void>[] = [];
   #running = false;
@@ -43,14 +46,23 @@ export class Scheduler {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    for (const w of this.#opts.workers) this.#loops.push(this.#loop(w));
+    for (const w of this.#opts.workers) {
+      for (let i = 0; i < Math.max(1, w.concurrency ?? 1); i++) {
+        this.#loops.push(this.#loop(w, `${w.name}#${i}`));
+      }
+    }
   }
 
   /** Wakes the named workers (all when none named) now instead of at their next poll. */
   wake(...names: string[]): void {
-    for (const name of names.length ? names : this.#opts.workers.map((w) => w.name)) {
-      this.#pending.add(name);
-      this.#wakers.get(name)?.();
+    const wanted = names.length ? names : this.#opts.workers.map((w) => w.name);
+    for (const w of this.#opts.workers) {
+      if (!wanted.includes(w.name)) continue;
+      for (let i = 0; i < Math.max(1, w.concurrency ?? 1); i++) {
+        const loop = `${w.name}#${i}`;
+        this.#pending.add(loop);
+        this.#wakers.get(loop)?.();
+      }
     }
   }
 
@@ -61,7 +73,7 @@ export class Scheduler {
     await Promise.all(this.#loops);
   }
 
-  async #loop(w: ScheduledWorker): Promise<void> {
+  async #loop(w: ScheduledWorker, loop: string): Promise<void> {
     const idle = this.#opts.idlePollMs ?? 200;
     while (this.#running) {
       let delay = idle;
@@ -86,16 +98,16 @@ export class Scheduler {
         delay = this.#opts.errorBackoffMs ?? 1000;
       }
       if (!this.#running) break;
-      if (this.#pending.delete(w.name)) continue;
+      if (this.#pending.delete(loop)) continue;
       await new Promise<void>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          this.#wakers.delete(w.name);
-          this.#pending.delete(w.name);
+          this.#wakers.delete(loop);
+          this.#pending.delete(loop);
           resolve();
         };
         const timer = setTimeout(done, delay);
-        this.#wakers.set(w.name, done);
+        this.#wakers.set(loop, done);
       });
     }
   }

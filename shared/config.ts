@@ -45,6 +45,9 @@ const schema = z.object({
   // CPU-heavy work, and the hard deadline past which one is terminated.
   COMPUTE_WORKERS: int(1).max(16).default(1),
   COMPUTE_DEADLINE_MS: int(1).default(10_000),
+  // Local platform only: invocations of each stage worker the scheduler keeps running at once
+  // (on Supabase, how many pg_cron + pg_net calls overlap).
+  WORKER_CONCURRENCY: int(1).max(64).default(1),
   // How long a stopping worker lets its jobs in flight run before giving their messages back.
   STOP_TIMEOUT_MS: int(1).default(10_000),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
