@@ -78,10 +78,29 @@ function expectError(
   assert.doesNotMatch(r.text, /\bat .*\.(ts|js):\d+|file:\/\/|node_modules/, `${at}no stack trace`);
 }
 
-/** Reads an SSE stream for `ms` (then aborts) and returns the events' data, parsed. */
-async function readStream(url: string, token: string | null, ms = 1500): Promise<Json[]> {
+/** Parses the whole events of an SSE text (a blank line ends one; the last may be cut). */
+function sseEvents(text: string): Json[] {
+  const events: Json[] = [];
+  for (const block of text.split("\n\n").slice(0, -1)) {
+    const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
+      l.slice(5).trimStart()
+    );
+    if (data.length > 0) events.push(JSON.parse(data.join("\n")));
+  }
+  return events;
+}
+
+/**
+ * Reads an SSE stream and returns the events' data, parsed: until `enough` says so (at most
+ * 20 s, so a loaded machine is waited for), or for 1.5 s when nothing is expected.
+ */
+async function readStream(
+  url: string,
+  token: string | null,
+  enough?: (events: Json[]) => boolean,
+): Promise<Json[]> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), ms);
+  const timer = setTimeout(() => ac.abort(), enough ? 20_000 : 1500);
   let text = "";
   try {
     const res = await fetch(url, {
@@ -91,21 +110,19 @@ async function readStream(url: string, token: string | null, ms = 1500): Promise
     assert.equal(res.status, 200, `stream ${url}`);
     assert.match(res.headers.get("content-type") ?? "", /^text\/event-stream/);
     const decoder = new TextDecoder();
-    for await (const chunk of res.body!) text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of res.body!) {
+      text += decoder.decode(chunk, { stream: true });
+      if (enough?.(sseEvents(text))) {
+        ac.abort();
+        break;
+      }
+    }
   } catch (err) {
     if (!ac.signal.aborted) throw err;
   } finally {
     clearTimeout(timer);
   }
-  const events: Json[] = [];
-  // Only whole events (a blank line ends one); the last may have been cut by the abort.
-  for (const block of text.split("\n\n").slice(0, -1)) {
-    const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
-      l.slice(5).trimStart()
-    );
-    if (data.length > 0) events.push(JSON.parse(data.join("\n")));
-  }
-  return events;
+  return sseEvents(text);
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
@@ -386,9 +403,17 @@ Deno.test({
         "user A's /events/stream carries A's events and none of B's; ?taskId=<B's task> carries nothing",
         async () => {
           const [aAll, aOnB, bAll] = await Promise.all([
-            readStream(`${p.api}/events/stream`, tokenA),
+            readStream(
+              `${p.api}/events/stream`,
+              tokenA,
+              (es) => es.filter((e) => e.taskId === aTask).length >= 5,
+            ),
             readStream(`${p.api}/events/stream?taskId=${bTask}`, tokenA),
-            readStream(`${p.api}/events/stream`, tokenB),
+            readStream(
+              `${p.api}/events/stream`,
+              tokenB,
+              (es) => es.some((e) => e.taskId === bTask),
+            ),
           ]);
           assert.ok(
             aAll.filter((e) => e.taskId === aTask).length >= 5,
@@ -976,10 +1001,14 @@ Deno.test({
           assert.equal(aStats.json.tasks.completed, 1, "A's /stats has only A's task");
 
           const [aAll, bAll, anonAll, anonNamed, anonOnA] = await Promise.all([
-            readStream(`${p.api}/events/stream`, tokenA),
-            readStream(`${p.api}/events/stream`, tokenB),
+            readStream(`${p.api}/events/stream`, tokenA, (es) => es.length >= 5),
+            readStream(`${p.api}/events/stream`, tokenB, (es) => es.length >= 5),
             readStream(`${p.api}/events/stream`, anonKey),
-            readStream(`${p.api}/events/stream?taskId=${anonTask}`, anonKey),
+            readStream(
+              `${p.api}/events/stream?taskId=${anonTask}`,
+              anonKey,
+              (es) => es.length >= 5,
+            ),
             readStream(`${p.api}/events/stream?taskId=${aTask}`, anonKey),
           ]);
           assert.deepEqual(aAll.filter((e) => e.taskId === anonTask), [], "not on A's stream");
