@@ -201,7 +201,7 @@ async function loadPage(cursor) {
     const page = await api.list(cursor, PAGE);
     if (api !== state.api) return;
     for (const t of page.tasks) {
-      state.tasks.set(t.taskId, t);
+      putTask(t);
       if (!state.ids.includes(t.taskId)) state.ids.push(t.taskId);
     }
     state.nextCursor = page.nextCursor;
@@ -216,24 +216,49 @@ async function loadPage(cursor) {
   }
 }
 
-/**
- * After a reconnect: the first page again (tasks created meanwhile go on top) and every task
- * still running, so a state change missed while away shows.
- */
-async function refetch() {
+/** The first page of GET /tasks again, merged: tasks new to the list go on top. */
+async function refetchTop() {
   const api = state.api;
   if (!api) return;
   try {
     const page = await api.list(null, PAGE);
     if (api !== state.api) return;
     const fresh = page.tasks.filter((t) => !state.ids.includes(t.taskId)).map((t) => t.taskId);
-    for (const t of page.tasks) state.tasks.set(t.taskId, t);
+    for (const t of page.tasks) putTask(t);
     state.ids.unshift(...fresh);
     renderTasks();
     for (const t of page.tasks) loadThumb(t);
   } catch {
-    // The next reconnect tries again.
+    // The next signal or reconnect tries again.
   }
+}
+
+let topTimer = null;
+/** A signal came while the page was being fetched: its answer may predate it, so fetch again. */
+let topAgain = false;
+/**
+ * News of tasks the list does not hold: one GET /tasks for all of them, at most every 500 ms,
+ * so a burst of thousands of new tasks costs a few page loads, not a request per task.
+ */
+function scheduleTop() {
+  if (topTimer) {
+    topAgain = true;
+    return;
+  }
+  topTimer = setTimeout(async () => {
+    topAgain = false;
+    await refetchTop();
+    topTimer = null;
+    if (topAgain) scheduleTop();
+  }, 500);
+}
+
+/**
+ * After a reconnect: the first page again (tasks created meanwhile go on top) and every task
+ * still running, so a state change missed while away shows.
+ */
+async function refetch() {
+  await refetchTop();
   for (const id of state.ids) {
     const t = state.tasks.get(id);
     if (t && !TERMINAL.has(t.status)) scheduleRefresh(id);
@@ -352,15 +377,18 @@ function onEvent(message) {
 }
 
 /**
- * Something happened to a task: refresh it. A task not listed yet is added when new (created,
- * or any news since the page connected); older news of an unlisted task is history the list's
- * pages already hold (a stream replayed from the start must not list every task ever).
+ * Something happened to a task: refresh it. A task not listed yet comes in when new (created, or
+ * any news since the page connected); older news of an unlisted task is history the list's pages
+ * already hold (a stream replayed from the start must not list every task ever).
  */
 function onTaskSignal(id, eventType, timestamp) {
   if (!state.ids.includes(id)) {
-    const fresh = eventType === "task.created" ||
-      (state.role !== "anon" && timestamp >= state.connectedAt - 5000);
-    if (!fresh) return;
+    if (state.role !== "anon") {
+      // Listed users: the newest page brings it (and every other new task) in one call.
+      if (eventType === "task.created" || timestamp >= state.connectedAt - 5000) scheduleTop();
+      return;
+    }
+    if (eventType !== "task.created") return;
     addTask(id);
   }
   scheduleRefresh(id);
@@ -378,11 +406,21 @@ function scheduleRefresh(id) {
   );
 }
 
+/**
+ * Keeps the newest of two versions of a task. Answers can arrive out of order (two refreshes in
+ * flight, a page fetched before a refresh): an older one must not overwrite a newer state.
+ */
+function putTask(task) {
+  const have = state.tasks.get(task.taskId);
+  if (have && Date.parse(have.updatedAt) > Date.parse(task.updatedAt)) return have;
+  state.tasks.set(task.taskId, task);
+  return task;
+}
+
 async function refreshTask(id) {
   if (!state.api) return;
   try {
-    const task = await state.api.task(id);
-    state.tasks.set(id, task);
+    const task = putTask(await state.api.task(id));
     renderTasks();
     await loadThumb(task);
     if (state.selected === id) await showDetail(id);

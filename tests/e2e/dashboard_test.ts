@@ -424,6 +424,48 @@ Deno.test({
         assert.ok(await page.locator("#tasks-more").isHidden());
       });
 
+      await t.step(
+        "10,000 tasks, 200 arriving at once: one page at a time, no request per task",
+        async () => {
+          const token = await sessionToken(page);
+          const sub =
+            JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+          const bulk = (from: number, to: number, offsetS: number) =>
+            `insert into public.tasks (owner, status, stage, image_url, created_at, completed_at)
+           select $1::uuid, 'completed', null, 'https://example.com/bulk/' || g || '.jpg',
+                  now() + interval '${offsetS} s' + g * interval '1 ms',
+                  now() + interval '${offsetS} s' + g * interval '1 ms'
+             from generate_series(${from}, ${to}) g`;
+          // 9,800 straight in SQL with the triggers off (no Realtime message for each) ...
+          await p.platform.db.transaction(async (tx) => {
+            await tx.query("set local session_replication_role = replica");
+            await tx.query(bulk(1, 9800, 0), [sub]);
+          });
+          const perTask: string[] = [];
+          const onRequest = (r: { url(): string }) => {
+            if (/\/tasks\/[0-9a-f-]{36}$/.test(new URL(r.url()).pathname)) perTask.push(r.url());
+          };
+          page.on("request", onRequest);
+          // ... then 200 at once with them on, as if another client had made them: each reaches
+          // the open page through Realtime (task.state on user:<id>).
+          await p.platform.db.query(bulk(9801, 10000, 20), [sub]);
+          await page.locator(`li.task .url[title="https://example.com/bulk/10000.jpg"]`)
+            .waitFor({ timeout: 60_000 });
+          page.off("request", onRequest);
+          assert.ok(perTask.length < 20, `${perTask.length} GET /tasks/:id for news of 200 tasks`);
+          await page.reload();
+          await page.locator("#tasks li.task").nth(49).waitFor({ timeout: 20_000 });
+          assert.equal(await page.locator("#tasks li.task").count(), 50);
+          assert.equal(
+            await page.locator("#tasks li.task .url").first().getAttribute("title"),
+            "https://example.com/bulk/10000.jpg",
+          );
+          await page.click("#tasks-more");
+          await page.locator("#tasks li.task").nth(99).waitFor({ timeout: 10_000 });
+          assert.equal(await page.locator("#tasks-count").innerText(), "(100+)");
+        },
+      );
+
       await t.step("offline shows as offline, and comes back", async () => {
         await page.context().setOffline(true);
         await page.locator("#live[data-state=offline]").waitFor({ timeout: 10_000 });
