@@ -21,13 +21,21 @@ const DECODERS = ["jpeg-js", "fast-png", "omggif"];
  * notifier one signed POST). A function missing here fails the check.
  */
 const DENY: Record<string, string[]> = {
-  "api": ["exifr", ...DECODERS, "image-size", "file-type", "openai"],
-  "download-worker": [...HTTP_FRAMEWORK, "exifr", ...DECODERS, "image-size", "openai"],
+  "api": ["exifr", "exifreader", ...DECODERS, "image-size", "file-type", "openai"],
+  "download-worker": [
+    ...HTTP_FRAMEWORK,
+    "exifr",
+    "exifreader",
+    ...DECODERS,
+    "image-size",
+    "openai",
+  ],
   "metadata-worker": [...HTTP_FRAMEWORK, "openai"],
   "ai-worker": [...HTTP_FRAMEWORK],
   "notification-worker": [
     ...HTTP_FRAMEWORK,
     "exifr",
+    "exifreader",
     ...DECODERS,
     "image-size",
     "file-type",
@@ -36,6 +44,7 @@ const DENY: Record<string, string[]> = {
   "analytics-worker": [
     ...HTTP_FRAMEWORK,
     "exifr",
+    "exifreader",
     ...DECODERS,
     "image-size",
     "file-type",
@@ -44,6 +53,7 @@ const DENY: Record<string, string[]> = {
   "tag-indexer-worker": [
     ...HTTP_FRAMEWORK,
     "exifr",
+    "exifreader",
     ...DECODERS,
     "image-size",
     "file-type",

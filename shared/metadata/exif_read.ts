@@ -8,7 +8,8 @@ import { MAX_XMP_BYTES } from "../image_bounds.ts";
 import { imageBoundsProblem } from "./bounds.ts";
 import type { RawMetadata } from "./exif_normalize.ts";
 import { cleanString } from "./exif_json.ts";
-import { isTiffBlock, jpegApp1Kinds, jpegExifIssues } from "./jpeg_segments.ts";
+import { readExifFallback } from "./exif_fallback.ts";
+import { isTiffBlock, jpegApp1Kinds, jpegExifBlock, jpegExifIssues } from "./jpeg_segments.ts";
 import { webpMetadataChunks } from "./webp_exif.ts";
 
 /** Formats exifr 7.1.3 reads itself (it throws "Unknown file format" on GIF). */
@@ -66,6 +67,17 @@ export async function readRawMetadata(
   const app1 = format === "jpeg" ? jpegApp1Kinds(bytes) : [];
   const issues = jpegExifIssues(app1);
   const { blocks, xmpText } = await parseBlocks(bytes, issues);
+  if (!blocks.ifd0) {
+    // exifr drops a whole IFD over one bad entry, and IFD0 holds the way to the others: read
+    // what it refused with the second reader, block by block, keeping what exifr did read.
+    const tiff = format === "jpeg" ? jpegExifBlock(bytes) : format === "tiff" ? bytes : null;
+    const fallback = tiff ? readExifFallback(tiff) : {};
+    const recovered = (["ifd0", "exif", "gps"] as const).filter((b) => !blocks[b] && fallback[b]);
+    for (const b of recovered) blocks[b] = fallback[b];
+    if (recovered.length > 0) {
+      issues.push(`EXIF ${recovered.join(", ")} read by the fallback reader (exifr refused them)`);
+    }
+  }
   if (app1.includes("exif") && !blocks.ifd0 && !blocks.exif) {
     issues.push("EXIF block could not be read");
   }

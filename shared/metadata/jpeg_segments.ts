@@ -120,3 +120,25 @@ export function jpegWithoutApp1(bytes: Uint8Array): Uint8Array | null {
   }
   return out;
 }
+
+/** The TIFF block of a JPEG's first EXIF APP1 segment (after "Exif\0\0"); null when none. */
+export function jpegExifBlock(bytes: Uint8Array): Uint8Array | null {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  let at = 2;
+  for (let n = 0; n < MAX_JPEG_SEGMENTS && at + 4 <= bytes.length; n++) {
+    if (bytes[at] !== 0xff) break;
+    const marker = bytes[at + 1];
+    if (marker === 0xff || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd8)) {
+      at += marker === 0xff ? 1 : 2;
+      continue;
+    }
+    if (marker === 0xda || marker === 0xd9) break;
+    const length = (bytes[at + 2] << 8) | bytes[at + 3];
+    if (length < 2) break;
+    const end = Math.min(bytes.length, at + 2 + length);
+    const payload = bytes.subarray(at + 4, end);
+    if (marker === 0xe1 && startsWith(payload, "Exif\0")) return payload.subarray(6);
+    at = end;
+  }
+  return null;
+}

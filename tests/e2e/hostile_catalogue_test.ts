@@ -59,6 +59,8 @@ interface Ctx {
   lyingLong: string;
   lyingShort: string;
   plainPort: number;
+  /** A server of its own that redirects every request to itself. */
+  loop: string;
 }
 
 const json = (v: unknown) => JSON.stringify(v);
@@ -475,7 +477,7 @@ const CASES: Case[] = [
     level: "network",
     name: "redirect loop",
     platform: "open",
-    imageUrl: (c) => `${c.content}/loop`,
+    imageUrl: (c) => `${c.loop}/loop`,
     expect: "failed http_status",
   },
   {
@@ -831,7 +833,13 @@ Deno.test({
       head: "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: 10\r\n\r\n",
       body: jpeg,
     }));
+    const hops: number[] = [];
+    const loop = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen: () => {} }, () => {
+      hops.push(Date.now());
+      return new Response(null, { status: 302, headers: { location: "/loop" } });
+    });
     const ctx: Ctx = {
+      loop: `http://127.0.0.1:${loop.addr.port}`,
       content: content.url,
       fixtures: fixtures.url,
       lyingLong: `${lyingLong.url}/a.jpg`,
@@ -921,7 +929,10 @@ Deno.test({
       );
       const wrong = results.filter(({ c, got }) => got !== c.expect);
       assert.deepEqual(
-        wrong.map(({ c, got }) => `${c.level}: ${c.name}: got ${got} (${details.get(c)})`),
+        wrong.map(({ c, got }) =>
+          `${c.level}: ${c.name}: got ${got} (${details.get(c)})` +
+          (c.name === "redirect loop" ? ` hops at ${hops.map((h) => h - hops[0])} ms` : "")
+        ),
         [],
         "cases with another outcome than expected",
       );
@@ -942,6 +953,7 @@ Deno.test({
     } finally {
       lyingLong.close();
       lyingShort.close();
+      await loop.shutdown();
       await content.close();
       await fixtures.close();
       await strict.close();
