@@ -112,6 +112,7 @@ create or replace function darkroom.take_provider_tokens(
   p_burst double precision default 0.1
 ) returns table (allowed boolean, retry_after_seconds double precision)
 language plpgsql volatile
+security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
@@ -180,6 +181,7 @@ create or replace function darkroom.drain_provider_buckets(
   p_retry_after_seconds double precision
 ) returns void
 language sql volatile
+security definer
 set search_path = ''
 as $$
   update darkroom.provider_buckets b

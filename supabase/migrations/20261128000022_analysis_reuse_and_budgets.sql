@@ -342,14 +342,17 @@ begin
     values (p_task.owner, v_source.provider, v_source.model, 'reuse', p_task.id);
   else
     v_usd := darkroom.ai_cost_usd(v_analysis ->> 'provider', v_analysis ->> 'model', v_pt, v_ct);
-    if p_result ? 'promptVersion' then
-      insert into darkroom.analyses (sha256, provider, model, prompt_version, owner, task_id,
-                                     analysis)
-      values (v_image.sha256, v_analysis ->> 'provider', v_analysis ->> 'model',
-              p_result ->> 'promptVersion', p_task.owner, p_task.id, v_analysis)
-      returning id into v_id;
-      delete from darkroom.analysis_claims c where c.task_id = p_task.id;
-    end if;
+  end if;
+  -- A metered provider's fresh call (admitted by admit_analysis, so it names its prompt
+  -- version): kept for reuse, its claim and reservation ended, booked in the ledger. An unmetered
+  -- provider's analysis is neither kept nor booked.
+  if not v_reused and p_result ? 'promptVersion' then
+    insert into darkroom.analyses (sha256, provider, model, prompt_version, owner, task_id,
+                                   analysis)
+    values (v_image.sha256, v_analysis ->> 'provider', v_analysis ->> 'model',
+            p_result ->> 'promptVersion', p_task.owner, p_task.id, v_analysis)
+    returning id into v_id;
+    delete from darkroom.analysis_claims c where c.task_id = p_task.id;
     delete from darkroom.ai_reservations r where r.task_id = p_task.id;
     insert into darkroom.ai_calls (owner, provider, model, kind, task_id, prompt_tokens,
                                    completion_tokens, total_tokens, usd)

@@ -235,3 +235,45 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a 429 from the provider drains the bucket for its Retry-After; the task waits without spending a try",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const fixtures = startFixtureServer();
+    const openai = startFakeOpenAI([{
+      status: 429,
+      headers: { "retry-after": "2" },
+      body: { error: { message: "Rate limit reached", type: "requests", code: null } },
+    }]);
+    const p = await startTestPlatform({ ...PLATFORM_ENV, OPENAI_BASE_URL: openai.baseURL });
+    try {
+      const token = await p.userToken();
+      const [id] = await submitBatch(p.api, token, [`${fixtures.url}/images/nikon_d70.jpg`]);
+      await until("the task waiting for the rate limit", async () => {
+        const [r] = await p.platform.db.query<{ n: number }>(
+          "select count(*)::int as n from public.tasks where id = $1 and waiting = 'rate_limit'",
+          [id],
+        );
+        return r.n === 1;
+      });
+      const [bucket] = await p.platform.db.query<{ blocked: boolean }>(
+        `select blocked_until > now() as blocked from darkroom.provider_buckets
+          where provider = 'openai' and model = 'gpt-4o-mini' and kind = 'requests'`,
+      );
+      assert.equal(bucket.blocked, true, "the 429 blocked the model's bucket");
+      assert.equal(openai.requests.length, 1, "the SDK did not retry the 429 itself");
+      await until("completed", async () => (await statuses(p, [id])).completed === 1);
+      assert.equal(openai.requests.length, 2);
+      const waited = openai.requests[1].at - openai.requests[0].at;
+      assert.ok(waited >= 1_900, `called again after ${waited} ms, before Retry-After`);
+      assert.deepEqual(await triesAndRetries(p, [id]), { max_ai: 1, retries: 0 });
+    } finally {
+      await p.close();
+      await openai.close();
+      await fixtures.close();
+    }
+  },
+});

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createOpenAiProvider, type OpenAiProviderOptions } from "../../shared/ai/openai.ts";
-import type { AnalysisInput } from "../../shared/ai/types.ts";
+import { type AnalysisInput, ProviderRateLimited } from "../../shared/ai/types.ts";
 import { StageError } from "../../shared/errors.ts";
 import {
   chatCompletion,
@@ -327,5 +327,37 @@ Deno.test("analyze() says the time budget ran out when AbortSignal.timeout() fir
     );
     assert.equal(err.retryable, true);
     assert.equal(err.message, "AI call was aborted: the stage's time budget ran out");
+  });
+});
+
+Deno.test("analyze() with rateLimits caller throws ProviderRateLimited at the first 429, unretried", async () => {
+  await withFake(async (fake) => {
+    fake.enqueue({
+      status: 429,
+      headers: { "retry-after": "7" },
+      body: errorBody("Rate limit reached", "requests", "rate_limit_exceeded"),
+    });
+    const err = await provider(fake, { rateLimits: "caller" }).analyze(input).then(
+      () => assert.fail("resolved"),
+      (e) => e,
+    );
+    assert.ok(err instanceof ProviderRateLimited, String(err));
+    assert.equal(err.retryAfterSeconds, 7);
+    assert.equal(fake.requests.length, 1, "the SDK did not retry it");
+  });
+});
+
+Deno.test("analyze() with rateLimits caller still treats an exhausted quota as permanent", async () => {
+  await withFake(async (fake) => {
+    fake.enqueue({
+      status: 429,
+      body: errorBody(
+        "You exceeded your current quota",
+        "insufficient_quota",
+        "insufficient_quota",
+      ),
+    });
+    const err = await stageError(provider(fake, { rateLimits: "caller" }).analyze(input));
+    assert.equal(err.retryable, false);
   });
 });

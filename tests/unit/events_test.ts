@@ -20,6 +20,7 @@ Deno.test("EVENT_TYPES are the design's, and never image.processed", () => {
     "task.created",
     "task.failed",
     "task.retry_scheduled",
+    "task.throttled",
   ]);
 });
 
