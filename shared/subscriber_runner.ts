@@ -199,15 +199,13 @@ async function handleAll(
   }));
   try {
     await def.handleBatch!(jobs);
-    deps.log.info("events handled", {
-      subscriber: def.subscriber,
-      count: jobs.length,
-      durationMs: Math.round(performance.now() - started),
-    });
+    const durationMs = Math.round(performance.now() - started);
+    for (const job of jobs) job.log.info("event handled", { attempt: job.attempt, durationMs });
     return true;
   } catch (error) {
+    // A batch line, not an event's: it names the worker, each event's own line follows.
     deps.log.warn("batch failed; handling its events one by one", {
-      subscriber: def.subscriber,
+      worker: def.source,
       count: jobs.length,
       err: error,
     });

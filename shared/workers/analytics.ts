@@ -15,12 +15,11 @@ export function analyticsSubscriber(db: Queryable): SubscriberDefinition {
     source: "analytics-worker",
     batchSize: 64,
     async handleBatch(jobs) {
-      const [{ counted }] = await db.query<{ counted: number }>(
+      await db.query(
         `select darkroom.record_analytics_batch(p_msg_ids => $1::bigint[],
-           p_event_ids => $2::uuid[], p_attempts => $3::integer[]) as counted`,
+           p_event_ids => $2::uuid[], p_attempts => $3::integer[])`,
         [jobs.map((j) => j.msgId), jobs.map((j) => j.event.eventId), jobs.map((j) => j.attempt)],
       );
-      jobs[0]?.log.debug("events counted", { counted, of: jobs.length });
     },
     async handle(job) {
       const [{ counted }] = await db.query<{ counted: boolean }>(

@@ -6,7 +6,8 @@
 
 -- Adds to the rollups each of p_event_ids not counted yet, and marks it counted in the same
 -- transaction (darkroom.analytics_counted: a mark present means its increments committed).
--- Events gone or counted already add nothing. Returns how many events were counted.
+-- Events gone or counted already add nothing. Returns how many events were counted. The ids are
+-- joined (unnest), not matched with = any(): a rebuild hands over the whole log at once.
 create or replace function darkroom.count_events(p_event_ids uuid[]) returns integer
 language plpgsql volatile
 security definer
@@ -19,7 +20,8 @@ begin
   -- unique mark makes a second worker counting the same event wait, then skip it.
   with marked as (
     insert into darkroom.analytics_counted (event_id)
-    select e.id from public.events e where e.id = any(p_event_ids) order by e.id
+    select distinct e.id from unnest(p_event_ids) a (id) join public.events e on e.id = a.id
+     order by e.id
     on conflict (event_id) do nothing
     returning event_id
   )
@@ -33,11 +35,11 @@ begin
   insert into darkroom.analytics_counts as c (period, period_start, owner, dimension, value, n)
   select p.period, date_trunc(p.period, e.created_at, 'UTC'), e.owner, d.dimension, d.value,
          count(*)
-    from public.events e
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
    cross join (values ('minute'), ('hour')) p (period)
    cross join lateral (values ('event_type', e.event_type),
                               ('status', darkroom.status_entered(e.event_type))) d (dimension, value)
-   where e.id = any(v_fresh) and d.value is not null
+   where d.value is not null
    group by 1, 2, 3, 4, 5
    order by 1, 2, 3, 4, 5
   on conflict on constraint analytics_counts_key do update set n = c.n + excluded.n;
@@ -46,7 +48,7 @@ begin
   insert into darkroom.analytics_latency as l (day, owner, stage, bucket, n)
   select (e.created_at at time zone 'UTC')::date, e.owner, x.stage,
          darkroom.latency_bucket(x.ms), count(*)
-    from public.events e
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
    cross join lateral (
      select case when e.event_type = 'task.completed' then 'total'
                  else (select s.name from darkroom.stages s
@@ -54,7 +56,7 @@ begin
             case when jsonb_typeof(e.payload -> 'durationMs') = 'number'
                  then floor((e.payload ->> 'durationMs')::numeric)::bigint end as ms
    ) x
-   where e.id = any(v_fresh) and x.stage is not null and x.ms >= 0
+   where x.stage is not null and x.ms >= 0
    group by 1, 2, 3, 4
    order by 1, 2, 3, 4
   on conflict on constraint analytics_latency_key do update set n = l.n + excluded.n;
@@ -67,8 +69,8 @@ begin
          sum(darkroom._usage_tokens(e.payload, 'promptTokens'))::bigint,
          sum(darkroom._usage_tokens(e.payload, 'completionTokens'))::bigint,
          sum(darkroom._usage_tokens(e.payload, 'totalTokens'))::bigint
-    from public.events e
-   where e.id = any(v_fresh) and e.event_type = 'image.analyzed'
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
+   where e.event_type = 'image.analyzed'
    group by 1, 2, 3, 4
    order by 1, 2, 3, 4
   on conflict on constraint analytics_ai_usage_key do update

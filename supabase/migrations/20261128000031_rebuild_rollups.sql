@@ -5,9 +5,12 @@
 -- service_role only:
 --   select darkroom.rebuild_rollups();
 -- Events of deleted tasks are gone from the log, so they are gone from the rebuilt rollups too.
--- Minutes past the retention come back until the next housekeep() trims them.
+-- Minutes past the retention come back until the next housekeep() trims them. The log goes in
+-- chunks of p_chunk events (by seq), each counted in one pass: a rollup row is inserted once per
+-- chunk, not updated once per event (a million updates leave a million dead rows for /stats to
+-- scan until vacuum).
 
-create or replace function darkroom.rebuild_rollups(p_chunk integer default 10000) returns bigint
+create or replace function darkroom.rebuild_rollups(p_chunk integer default 1000000) returns bigint
 language plpgsql volatile
 security definer
 set search_path = ''
