@@ -142,6 +142,39 @@ function drawLatency(card, stats) {
 }
 
 /**
+ * The AI spend card's lines from /stats' aiSpend (absent when no metered provider is configured):
+ * provider calls made and saved by reuse, the newest day's tokens and cost, budget use, bucket levels.
+ * @param {any} stats @returns {string[]}
+ */
+export function aiSpendLines(stats) {
+  const a = stats?.aiSpend;
+  if (!a) return ["No metered AI provider: the local provider costs nothing."];
+  const latest = a.days?.[0]; // newest UTC day with calls
+  const usd = (n) => `$${Number(n).toFixed(4)}`;
+  const lines = [
+    `${a.callsMade} provider calls, ${a.callsSavedByReuse} saved by reuse`,
+    latest
+      ? `${latest.day}: ${latest.totalTokens} tokens, ${usd(latest.usd)}`
+      : "no calls in the last 7 days",
+  ];
+  const b = a.budget;
+  if (b) {
+    const cap = [
+      b.dailyTokens === null ? null : `${b.spentTokens} / ${b.dailyTokens} tokens`,
+      b.dailyUsd === null ? null : `${usd(b.spentUsd)} / ${usd(b.dailyUsd)}`,
+    ].filter(Boolean);
+    lines.push(`budget (${b.scope}): ${cap.length ? cap.join(", ") : "no daily cap"}`);
+  }
+  for (const k of a.buckets ?? []) {
+    lines.push(
+      `${k.provider}/${k.model} ${k.kind}: ${Math.floor(k.level)} of ${k.capacity}` +
+        (k.blockedUntil ? `, blocked until ${k.blockedUntil}` : ""),
+    );
+  }
+  return lines;
+}
+
+/**
  * Polls GET /stats with `api` until `signal` aborts and draws the charts (in #chart-throughput,
  * #chart-queues and #chart-latency). Errors show in each chart's legend; `onError` hears them
  * too (a refused key shows first here, before any task is listed).
@@ -152,6 +185,7 @@ export function startStats(api, signal, onError) {
     throughput: document.getElementById("chart-throughput"),
     queues: document.getElementById("chart-queues"),
     latency: document.getElementById("chart-latency"),
+    ai: document.getElementById("chart-ai"),
   };
   const samples = [];
   const tick = async () => {
@@ -174,11 +208,21 @@ export function startStats(api, signal, onError) {
         ? "messages in each queue"
         : "your tasks waiting and running";
       drawLatency(cards.latency, stats);
-      for (const c of Object.values(cards)) c.dataset.state = "ok";
+      if (cards.ai) {
+        cards.ai.querySelector("ul").replaceChildren(
+          ...aiSpendLines(stats).map((line) => {
+            const li = document.createElement("li");
+            li.textContent = line;
+            return li;
+          }),
+        );
+      }
+      for (const c of Object.values(cards)) if (c) c.dataset.state = "ok";
     } catch (err) {
       if (signal.aborted) return;
       onError?.(err);
       for (const c of Object.values(cards)) {
+        if (!c) continue;
         c.dataset.state = "error";
         c.querySelector(".legend").textContent = `Cannot load /stats: ${err.message}`;
       }

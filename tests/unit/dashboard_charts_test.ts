@@ -1,7 +1,7 @@
 // The dashboard's chart helpers (dashboard/charts.js): what they compute from a /stats answer,
 // with no DOM.
 import assert from "node:assert/strict";
-import { latencyRows, linePoints, queueBars } from "../../dashboard/charts.js";
+import { aiSpendLines, latencyRows, linePoints, queueBars } from "../../dashboard/charts.js";
 
 Deno.test("queueBars() shows every queue for the service role, else the caller's waiting and running tasks", () => {
   assert.deepEqual(
@@ -41,4 +41,44 @@ Deno.test("linePoints() puts the newest sample at the right edge and scales to t
   assert.equal(two[1], 300);
   // All zero: flat on the axis, no division by zero.
   assert.equal(linePoints([0, 0], 0, 2), "30.0,95.0 300.0,95.0");
+});
+
+Deno.test("aiSpendLines() shows calls made and saved, the newest day's tokens and cost, budget use and buckets", () => {
+  assert.deepEqual(aiSpendLines({}), ["No metered AI provider: the local provider costs nothing."]);
+  const lines = aiSpendLines({
+    aiSpend: {
+      callsMade: 11,
+      callsSavedByReuse: 90,
+      days: [{
+        day: "2026-11-30",
+        calls: 11,
+        reused: 90,
+        promptTokens: 1000,
+        completionTokens: 650,
+        totalTokens: 1650,
+        usd: 0.00123,
+      }],
+      budget: {
+        scope: "own",
+        spentTokens: 1650,
+        spentUsd: 0.00123,
+        dailyTokens: 5000,
+        dailyUsd: null,
+      },
+      buckets: [{
+        provider: "openai",
+        model: "gpt-4o-mini",
+        kind: "requests",
+        level: 2.7,
+        capacity: 50,
+        blockedUntil: null,
+      }],
+    },
+  });
+  assert.deepEqual(lines, [
+    "11 provider calls, 90 saved by reuse",
+    "2026-11-30: 1650 tokens, $0.0012",
+    "budget (own): 1650 / 5000 tokens",
+    "openai/gpt-4o-mini requests: 2 of 50",
+  ]);
 });
