@@ -88,6 +88,11 @@ export const AnalysisAnswerSchema = z.object({
   }),
 });
 
+/** Every tag of a model's answer, marked as the model's (`Analysis.tagSources`). */
+export function modelTagSources(tags: readonly string[]): Record<string, "model"> {
+  return Object.fromEntries(tags.map((tag) => [tag, "model" as const]));
+}
+
 /** A validated, normalised answer. */
 export type AnalysisAnswer = z.output<typeof AnalysisAnswerSchema>;
 

@@ -1,7 +1,8 @@
 /**
  * @module ai/decode — a small RGBA decode for colour measurement, only where it is cheap: a
- * JPEG's EXIF thumbnail, else a small JPEG (jpeg-js), PNG (fast-png) or GIF frame (omggif).
- * Pure JS, bounded to fit an edge function's CPU and memory (shared/image_bounds.ts). Never
+ * JPEG's EXIF thumbnail, else a small JPEG (jpeg-js), PNG (fast-png) or GIF frame (omggif); for
+ * other formats (TIFF, AVIF, HEIC, WebP: no pure-JS decoder here) only an embedded EXIF JPEG
+ * preview, else nothing, with the reason. Pure JS, bounded to fit an edge function's CPU and memory (shared/image_bounds.ts). Never
  * throws: anything it cannot decode cheaply is `null` (no colour tags), including a file that
  * crosses a structural bound; the metadata stage, which runs first, has already failed such a
  * file with corrupt_image or too_large, so this only meets one when called on its own.
@@ -52,6 +53,14 @@ interface GifReaderLike {
 }
 const { GifReader } = omggif as unknown as { GifReader: new (b: Uint8Array) => GifReaderLike };
 
+/** Decoded pixels and where they came from, or why there are none. */
+export type ColourPixels =
+  | { image: RgbaImage; from: "image" | "embedded-thumbnail"; reason: null }
+  | { image: null; from: null; reason: string };
+
+/** Formats decoded here in full; others only through an embedded EXIF preview. */
+const DECODED_FORMATS = ["jpeg", "png", "gif"];
+
 /**
  * RGBA pixels for colour measurement, or null when the format has no cheap decoder here, the
  * image has more pixels than the limits (`width`/`height` are the header's), a PNG's data
@@ -64,23 +73,64 @@ export async function decodeForColors(
   width: number,
   height: number,
 ): Promise<RgbaImage | null> {
+  return (await pixelsForColours(bytes, format, width, height)).image;
+}
+
+/**
+ * {@linkcode decodeForColors} with where the pixels came from (the image, or the camera's
+ * embedded JPEG preview, tried first for a JPEG and the only way for a TIFF, AVIF, HEIC or
+ * WebP), or a plain-words reason there are none. Never throws.
+ */
+export async function pixelsForColours(
+  bytes: Uint8Array,
+  format: string,
+  width: number,
+  height: number,
+): Promise<ColourPixels> {
+  const name = format.toUpperCase();
   try {
-    if (!["jpeg", "png", "gif"].includes(format)) return null;
-    if (await imageBoundsProblem(bytes, format, width, height)) return null;
+    if (!DECODED_FORMATS.includes(format)) {
+      const thumb = await jpegThumbnail(bytes);
+      return thumb
+        ? { image: thumb, from: "embedded-thumbnail", reason: null }
+        : none(`no ${name} decoder in the offline provider and no embedded preview`);
+    }
+    if (await imageBoundsProblem(bytes, format, width, height)) {
+      return none(`the ${name} file crosses a decoding bound`);
+    }
+    const tooLarge = none(`the ${name} image is too large to decode within the CPU budget`);
     switch (format) {
-      case "jpeg":
-        return await jpegThumbnail(bytes) ??
-          (width * height <= MAX_JPEG_DECODE_PIXELS ? decodeJpeg(bytes) : null);
+      case "jpeg": {
+        const thumb = await jpegThumbnail(bytes);
+        if (thumb) return { image: thumb, from: "embedded-thumbnail", reason: null };
+        if (width * height > MAX_JPEG_DECODE_PIXELS) return tooLarge;
+        return image(decodeJpeg(bytes), name);
+      }
       case "png": {
-        const critical = width * height <= MAX_DECODE_PIXELS ? criticalPng(bytes) : null;
-        return critical && await pngInflatesWithinHeader(critical) ? decodePngRgba(critical) : null;
+        if (width * height > MAX_DECODE_PIXELS) return tooLarge;
+        const critical = criticalPng(bytes);
+        if (!critical || !await pngInflatesWithinHeader(critical)) {
+          return none("the PNG's chunks are unreadable or would inflate past its header's size");
+        }
+        return image(decodePngRgba(critical), name);
       }
       default:
-        return width * height <= MAX_DECODE_PIXELS ? decodeGifFrame(bytes) : null;
+        if (width * height > MAX_DECODE_PIXELS) return tooLarge;
+        return image(decodeGifFrame(bytes), name);
     }
   } catch {
-    return null; // a decode failure only means no colour tags
+    return none(`the ${name} image could not be decoded`);
   }
+}
+
+function image(decoded: RgbaImage | null, name: string): ColourPixels {
+  return decoded
+    ? { image: decoded, from: "image", reason: null }
+    : none(`the ${name} image is not cheaply decodable (a layout this provider skips)`);
+}
+
+function none(reason: string): ColourPixels {
+  return { image: null, from: null, reason };
 }
 
 async function jpegThumbnail(bytes: Uint8Array): Promise<RgbaImage | null> {

@@ -1,19 +1,23 @@
 /**
- * @module ai/describe — tags and a caption from measured facts. Pure: the same facts always give
- * the same words, in the same order.
+ * @module ai/describe — tags and a caption from measured facts, each word traceable to what
+ * produced it: the file's metadata (aspect ratio, camera, capture time, GPS) or the colour
+ * measurement. Nothing here claims to have seen the picture's content. Pure: the same facts
+ * always give the same words, in the same order.
  */
 import type { ColorName } from "./colors.ts";
-import { type Shape, type SizeClass, timeOfDay } from "./facts.ts";
+import { type Aspect, timeOfDay } from "./facts.ts";
+import type { TagSource } from "./types.ts";
 
 /** What was measured of one image. */
 export interface ImageFacts {
-  /** jpeg, png, ...; null when unknown. */
-  format: string | null;
-  /** Shape as displayed (EXIF orientation applied). */
-  shape: Shape | null;
-  size: SizeClass | null;
-  /** Dominant colours, most frequent first. */
+  /** Aspect ratio as displayed (EXIF orientation applied); null when the size is unknown. */
+  aspect: Aspect | null;
+  /** Dominant colours, hues first. */
   colors: ColorName[];
+  /** Where the colours were measured: the image, or the camera's embedded preview. */
+  colourFrom: "image" | "embedded-thumbnail" | null;
+  /** Why no colours were measured; null when they were. */
+  colourReason: string | null;
   /** Brand tag ("nikon"). */
   brand: string | null;
   /** Camera as named in prose ("NIKON COOLPIX P6000"). */
@@ -23,60 +27,71 @@ export interface ImageFacts {
   geotagged: boolean;
 }
 
-const MIN_TAGS = 3;
+/** Tags and what produced each. */
+export interface DescribedTags {
+  tags: string[];
+  tagSources: Record<string, TagSource>;
+}
+
 const MAX_TAGS = 10;
-const PADDING = ["image", "unknown-shape", "unknown-size"];
-const SHAPE_WORDS: Record<Shape, string> = {
-  landscape: "landscape",
-  portrait: "portrait",
-  square: "square",
-  panorama: "panoramic",
-};
 
 /**
- * 3-10 lowercase unique tags in a fixed order: shape, size, colours (most frequent first),
- * camera brand, "geotagged", time of day, format; padded to 3 when too little is known.
+ * 3-10 lowercase unique tags in a fixed order, each with its source: the aspect ratio
+ * (metadata), the colours (colour), camera brand, "geotagged" and time of day of capture
+ * (metadata). Each of the three kinds that is missing says so instead ("unknown-aspect",
+ * "colours-not-measured", "no-camera-metadata"), so there are always at least three tags.
  */
-export function describeTags(facts: ImageFacts): string[] {
-  const candidates = [
-    facts.shape,
-    facts.size,
-    ...facts.colors,
+export function describeTags(facts: ImageFacts): DescribedTags {
+  const camera = [
     facts.brand,
     facts.geotagged ? "geotagged" : null,
     facts.taken ? timeOfDay(facts.taken.hour) : null,
-    facts.format,
+  ].filter((tag): tag is string => tag !== null);
+  const candidates: [string | null, TagSource][] = [
+    [facts.aspect ?? "unknown-aspect", "metadata"],
+    ...(facts.colors.length > 0 ? facts.colors : ["colours-not-measured"])
+      .map((c): [string, TagSource] => [c, "colour"]),
+    ...(camera.length > 0 ? camera : [facts.camera ? "camera-model-only" : "no-camera-metadata"])
+      .map((c): [string, TagSource] => [c, "metadata"]),
   ];
   const tags: string[] = [];
-  const add = (word: string | null) => {
+  const tagSources: Record<string, TagSource> = {};
+  for (const [word, source] of candidates) {
     const tag = word?.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "");
-    if (tag && !tags.includes(tag)) tags.push(tag);
-  };
-  candidates.forEach(add);
-  for (const word of PADDING) if (tags.length < MIN_TAGS) add(word);
-  return tags.slice(0, MAX_TAGS);
+    if (!tag || tag in tagSources || tags.length === MAX_TAGS) continue;
+    tags.push(tag);
+    tagSources[tag] = source;
+  }
+  return { tags, tagSources };
 }
 
 /**
- * One plain sentence from the facts.
+ * One sentence that says what it is based on.
  *
  * @example
- * // "A landscape photo taken with a NIKON COOLPIX P6000 on an October afternoon, mostly green and blue, geotagged."
+ * // "Colour and metadata summary: wide aspect; mostly green and gray; taken with a NIKON
+ * //  COOLPIX P6000 on an October afternoon; geotagged."
  */
 export function describeCaption(facts: ImageFacts): string {
-  const isPhoto = facts.camera !== null || facts.taken !== null;
-  const noun = isPhoto ? "photo" : facts.format ? `${facts.format.toUpperCase()} image` : "image";
-  const subject = facts.shape ? `${SHAPE_WORDS[facts.shape]} ${noun}` : noun;
-  let sentence = `${article(subject)} ${subject}`;
-  if (facts.camera) sentence += ` taken with ${article(facts.camera)} ${facts.camera}`;
+  const parts: string[] = [];
+  parts.push(facts.aspect ? facts.aspect.replace(/-/g, " ") : "aspect unknown");
+  if (facts.colors.length > 0) {
+    const from = facts.colourFrom === "embedded-thumbnail" ? " (from the embedded preview)" : "";
+    parts.push(`mostly ${listOf(facts.colors)}${from}`);
+  } else {
+    parts.push(`colours not measured${facts.colourReason ? ` (${facts.colourReason})` : ""}`);
+  }
+  let taken = "";
+  if (facts.camera) taken += `taken with ${article(facts.camera)} ${facts.camera}`;
   if (facts.taken) {
     const { month, hour } = facts.taken;
-    sentence += `${facts.camera ? "" : " taken"} on ${article(month)} ${month} ${timeOfDay(hour)}`;
+    taken += `${facts.camera ? " " : "taken "}on ${article(month)} ${month} ${timeOfDay(hour)}`;
   }
-  if (facts.colors.length > 0) sentence += `, mostly ${listOf(facts.colors)}`;
-  if (facts.geotagged) sentence += ", geotagged";
-  sentence += ".";
-  return sentence.charAt(0).toUpperCase() + sentence.slice(1);
+  if (taken) parts.push(taken);
+  if (facts.geotagged) parts.push("geotagged");
+  if (!taken && !facts.geotagged) parts.push("no camera metadata");
+
+  return `Colour and metadata summary: ${parts.join("; ")}.`;
 }
 
 function article(word: string): string {

@@ -1,12 +1,19 @@
 /**
- * @module ai/facts — pure classifiers for what can honestly be measured of an image: displayed
- * shape, size class, camera brand, and month and time of day of capture.
+ * @module ai/facts — pure classifiers for what can honestly be read of an image's metadata:
+ * displayed aspect ratio, camera brand, and month and time of day of capture. (No size class
+ * and no file format: those restate the file, they say nothing about the picture.)
  */
 
-/** Shape of the image as displayed. */
-export type Shape = "landscape" | "portrait" | "square" | "panorama";
-/** Size class by megapixels. */
-export type SizeClass = "thumbnail" | "small" | "medium" | "large";
+/**
+ * Aspect ratio as displayed, named for what it is (a ratio), not for what the picture shows
+ * ("landscape" would read as a view of land).
+ */
+export type Aspect =
+  | "wide-aspect"
+  | "tall-aspect"
+  | "square-aspect"
+  | "very-wide-aspect"
+  | "very-tall-aspect";
 /** Part of the day a photo was taken in. */
 export type TimeOfDay = "morning" | "afternoon" | "evening" | "night";
 
@@ -49,23 +56,14 @@ export function displayedSize(
     : { width, height };
 }
 
-/** Shape from displayed dimensions: square within 5 %, panorama from 2:1 either way. */
-export function shapeOf(width: number, height: number): Shape | null {
+/** Aspect from displayed dimensions: square within 5 %, "very" from 2:1 either way. */
+export function aspectOf(width: number, height: number): Aspect | null {
   if (!(width > 0 && height > 0)) return null;
   const ratio = width / height;
-  if (ratio >= 2 || ratio <= 0.5) return "panorama";
-  if (Math.abs(ratio - 1) <= 0.05) return "square";
-  return ratio > 1 ? "landscape" : "portrait";
-}
-
-/** Size class: under 0.05 MP thumbnail, under 1 MP small, under 6 MP medium, else large. */
-export function sizeClass(width: number, height: number): SizeClass | null {
-  if (!(width > 0 && height > 0)) return null;
-  const mp = (width * height) / 1e6;
-  if (mp < 0.05) return "thumbnail";
-  if (mp < 1) return "small";
-  if (mp < 6) return "medium";
-  return "large";
+  if (ratio >= 2) return "very-wide-aspect";
+  if (ratio <= 0.5) return "very-tall-aspect";
+  if (Math.abs(ratio - 1) <= 0.05) return "square-aspect";
+  return ratio > 1 ? "wide-aspect" : "tall-aspect";
 }
 
 /** Lowercase brand tag of an EXIF make ("NIKON CORPORATION" -> "nikon"); null when none. */

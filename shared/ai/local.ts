@@ -1,22 +1,16 @@
 /**
  * @module ai/local — the offline provider: deterministic tags and a caption from what can
- * honestly be measured (shape, size, dominant colours, camera, capture time, location). No
- * network, no model weights; cheap enough for an edge function.
+ * honestly be measured — the aspect ratio, camera, capture time and location from metadata, and
+ * the dominant colours from a small decode — each tag marked with its source. It sees no
+ * content: no network, no model weights; cheap enough for an edge function.
  */
 import { StageError } from "../errors.ts";
 import { readHeader } from "../metadata/dimensions.ts";
 import type { ImageMetadata } from "../metadata/types.ts";
 import { dominantColors } from "./colors.ts";
-import { decodeForColors } from "./decode.ts";
+import { pixelsForColours } from "./decode.ts";
 import { describeCaption, describeTags, type ImageFacts } from "./describe.ts";
-import {
-  cameraBrand,
-  cameraLabel,
-  displayedSize,
-  shapeOf,
-  sizeClass,
-  takenParts,
-} from "./facts.ts";
+import { aspectOf, cameraBrand, cameraLabel, displayedSize, takenParts } from "./facts.ts";
 import type { AiProvider, Analysis, AnalysisInput } from "./types.ts";
 
 /** Model name the local provider reports. */
@@ -37,13 +31,17 @@ async function analyze(input: AnalysisInput): Promise<Analysis> {
   checkAborted(input.signal);
   const facts = await measure(input);
   checkAborted(input.signal);
+  const { tags, tagSources } = describeTags(facts);
   return {
     provider: "local",
     model: LOCAL_MODEL,
     caption: describeCaption(facts),
-    tags: describeTags(facts),
+    tags,
+    // No model looks at the content: nothing is flagged (not a judgement that it is safe).
     safety: { adult: false, violence: false, selfHarm: false },
     usage: null,
+    tagSources,
+    colours: { from: facts.colourFrom, reason: facts.colourReason },
   };
 }
 
@@ -55,15 +53,23 @@ async function measure(input: AnalysisInput): Promise<ImageFacts> {
   const model = typeof meta.model === "string" ? meta.model : null;
   const shown = width && height ? displayedSize(width, height, orientation) : null;
   let colors: ImageFacts["colors"] = [];
+  let colourFrom: ImageFacts["colourFrom"] = null;
+  let colourReason: string | null = "the image's format and size are unknown";
   if (width && height && format) {
-    const pixels = await decodeForColors(input.bytes, format, width, height);
-    if (pixels) colors = dominantColors(pixels.data);
+    const pixels = await pixelsForColours(input.bytes, format, width, height);
+    if (pixels.image) {
+      colors = dominantColors(pixels.image.data);
+      colourFrom = pixels.from;
+      colourReason = colors.length > 0 ? null : "no opaque pixels";
+    } else {
+      colourReason = pixels.reason;
+    }
   }
   return {
-    format,
-    shape: shown ? shapeOf(shown.width, shown.height) : null,
-    size: shown ? sizeClass(shown.width, shown.height) : null,
+    aspect: shown ? aspectOf(shown.width, shown.height) : null,
     colors,
+    colourFrom: colors.length > 0 ? colourFrom : null,
+    colourReason,
     brand: cameraBrand(make),
     camera: cameraLabel(make, model)?.slice(0, 60) ?? null,
     taken: takenParts(typeof meta.takenAt === "string" ? meta.takenAt : null),

@@ -22,6 +22,7 @@ import {
 import {
   ANALYSIS_JSON_SCHEMA,
   ANALYSIS_SCHEMA_NAME,
+  modelTagSources,
   parseAnalysisAnswer,
 } from "./analysis_schema.ts";
 import { buildAnalysisPrompt, planImage } from "./prompt.ts";
@@ -123,6 +124,7 @@ export function createOpenAiProvider(opts: OpenAiProviderOptions): AiProvider {
           tags: parsed.answer.tags,
           safety: parsed.answer.safety,
           usage: sumUsage(usages),
+          tagSources: modelTagSources(parsed.answer.tags),
         };
       }
       reason = parsed.reason;

@@ -29,6 +29,17 @@ export interface TokenUsage {
   totalTokens: number;
 }
 
+/** What produced a tag: the file's metadata, the measured colours, or a model that saw the image. */
+export type TagSource = "metadata" | "colour" | "model";
+
+/** How the local provider read an image's colours, or why it could not. */
+export interface ColourReading {
+  /** The pixels measured: the image itself, the camera's embedded EXIF preview, or none. */
+  from: "image" | "embedded-thumbnail" | null;
+  /** Why no colours were measured (null when they were). */
+  reason: string | null;
+}
+
 /** A provider's answer, stored as images.analysis and published in image.analyzed. */
 export interface Analysis {
   provider: string;
@@ -38,6 +49,13 @@ export interface Analysis {
   tags: string[];
   safety: SafetyFlags;
   usage: TokenUsage | null;
+  /**
+   * Per tag, what produced it. Absent in analyses stored before sources were recorded; the AI
+   * stage stores and publishes the analysis as a whole, so this travels with it.
+   */
+  tagSources?: Record<string, TagSource>;
+  /** The local provider's colour measurement: where the colours came from, or why none. */
+  colours?: ColourReading;
 }
 
 /**

@@ -9,11 +9,10 @@ import { createLocalProvider, LOCAL_MODEL } from "../../shared/ai/local.ts";
 import { COLOR_NAMES, colorName, dominantColors } from "../../shared/ai/colors.ts";
 import { describeCaption, describeTags, type ImageFacts } from "../../shared/ai/describe.ts";
 import {
+  aspectOf,
   cameraBrand,
   cameraLabel,
   displayedSize,
-  shapeOf,
-  sizeClass,
   takenParts,
   timeOfDay,
 } from "../../shared/ai/facts.ts";
@@ -41,10 +40,42 @@ function assertWellFormed(analysis: Analysis): void {
   assert.ok(analysis.tags.length >= 3 && analysis.tags.length <= 10, `3-10 tags: ${analysis.tags}`);
   assert.equal(new Set(analysis.tags).size, analysis.tags.length, "unique tags");
   for (const tag of analysis.tags) assert.match(tag, /^[a-z0-9]+(-[a-z0-9]+)*$/);
-  assert.match(analysis.caption, /^[A-Z].+\.$/);
+  assert.match(analysis.caption, /^Colour and metadata summary: .+\.$/);
   assert.deepEqual(analysis.safety, { adult: false, violence: false, selfHarm: false });
   assert.equal(analysis.usage, null);
+  // Every tag says what produced it, and nothing restates the file's format or size class.
+  assert.deepEqual(Object.keys(analysis.tagSources ?? {}).sort(), [...analysis.tags].sort());
+  for (const tag of analysis.tags) {
+    const source = analysis.tagSources?.[tag];
+    assert.ok(source === "metadata" || source === "colour", `${tag}: ${source}`);
+    assert.equal(
+      source === "colour",
+      colorTags(analysis).includes(tag) || tag === "colours-not-measured",
+    );
+  }
+  for (const word of RESTATING) {
+    assert.ok(!analysis.tags.includes(word), `${word} in ${analysis.tags}`);
+  }
+  assert.equal(analysis.colours?.reason === null, colorTags(analysis).length > 0);
 }
+
+/** Tags that only restate the file, or name an aspect ratio as if it were the content. */
+const RESTATING = [
+  "jpeg",
+  "png",
+  "gif",
+  "tiff",
+  "avif",
+  "thumbnail",
+  "small",
+  "medium",
+  "large",
+  "landscape",
+  "portrait",
+  "square",
+  "panorama",
+  "image",
+];
 
 const colorTags = (a: Analysis) =>
   a.tags.filter((t) => (COLOR_NAMES as readonly string[]).includes(t));
@@ -58,6 +89,13 @@ for (const { file, mimeType } of ORACLE) {
     assert.deepEqual(second, first);
     if (["image/jpeg", "image/png", "image/gif"].includes(mimeType)) {
       assert.ok(colorTags(first).length > 0, `colour tags for ${file}: ${first.tags}`);
+    } else {
+      // TIFF and AVIF: no pure-JS decoder here and no embedded preview in these files.
+      assert.deepEqual(colorTags(first), []);
+      assert.ok(first.tags.includes("colours-not-measured"));
+      assert.equal(first.colours?.from, null);
+      assert.match(first.colours?.reason ?? "", /^no (TIFF|AVIF) decoder in the offline provider/);
+      assert.ok(first.caption.includes(`colours not measured (${first.colours?.reason})`));
     }
   });
 }
@@ -67,26 +105,53 @@ Deno.test("createLocalProvider() names itself local, model darkroom-local-1", ()
   assert.equal(provider.model, "darkroom-local-1");
 });
 
-Deno.test("LocalProvider.analyze() tags nikon_gps_1.jpg geotagged, nikon, afternoon", async () => {
+Deno.test("LocalProvider.analyze() tags nikon_gps_1.jpg from its metadata and colours", async () => {
   const analysis = await provider.analyze(await fixtureInput("nikon_gps_1.jpg", "image/jpeg"));
-  for (const tag of ["geotagged", "nikon", "landscape", "afternoon", "jpeg"]) {
-    assert.ok(analysis.tags.includes(tag), `${tag} in ${analysis.tags}`);
-  }
-  assert.match(
+  // A park on an autumn afternoon: green foliage, a brown trunk and path, a pale gravel path.
+  assert.deepEqual(analysis.tags, [
+    "wide-aspect",
+    "green",
+    "brown",
+    "gray",
+    "nikon",
+    "geotagged",
+    "afternoon",
+  ]);
+  assert.deepEqual(analysis.tagSources, {
+    "wide-aspect": "metadata",
+    green: "colour",
+    brown: "colour",
+    gray: "colour",
+    nikon: "metadata",
+    geotagged: "metadata",
+    afternoon: "metadata",
+  });
+  assert.equal(
     analysis.caption,
-    /^A landscape photo taken with a NIKON COOLPIX P6000 on an October afternoon, mostly .+, geotagged\.$/,
+    "Colour and metadata summary: wide aspect; mostly green, brown and gray (from the embedded preview); taken with a NIKON COOLPIX P6000 on an October afternoon; geotagged.",
   );
+  assert.deepEqual(analysis.colours, { from: "embedded-thumbnail", reason: null });
 });
 
-Deno.test("LocalProvider.analyze() sees orientation_6.jpg as landscape once rotated", async () => {
+Deno.test("LocalProvider.analyze() reads the green waterfall (orientation_6.jpg) as green, wide once rotated", async () => {
+  // Ferns and foliage round a white waterfall, much of it in deep shadow, a few red flowers:
+  // the shadows are not named black, since they do not dominate the picture.
   const analysis = await provider.analyze(await fixtureInput("orientation_6.jpg", "image/jpeg"));
-  assert.ok(analysis.tags.includes("landscape"), `${analysis.tags}`);
-  assert.ok(!analysis.tags.includes("portrait"));
+  assert.deepEqual(colorTags(analysis), ["green", "gray"]);
+  assert.ok(analysis.tags.includes("wide-aspect"), `${analysis.tags}`);
+  assert.ok(!analysis.tags.includes("tall-aspect"));
+  assert.deepEqual(analysis.colours, { from: "image", reason: null });
 });
 
-Deno.test("LocalProvider.analyze() sees orientation_3.jpg as portrait (180° keeps the shape)", async () => {
+Deno.test("LocalProvider.analyze() reads plain.png (blue sky over a dry field) as blue first", async () => {
+  const analysis = await provider.analyze(await fixtureInput("plain.png", "image/png"));
+  assert.deepEqual(colorTags(analysis), ["blue", "brown", "gray"]);
+  assert.ok(analysis.tags.includes("no-camera-metadata"));
+});
+
+Deno.test("LocalProvider.analyze() sees orientation_3.jpg as tall (180° keeps the shape)", async () => {
   const analysis = await provider.analyze(await fixtureInput("orientation_3.jpg", "image/jpeg"));
-  assert.ok(analysis.tags.includes("portrait"), `${analysis.tags}`);
+  assert.ok(analysis.tags.includes("tall-aspect"), `${analysis.tags}`);
 });
 
 /** A 640x480 JPEG, no EXIF, blue sky over green ground. */
@@ -113,8 +178,11 @@ Deno.test("LocalProvider.analyze() decodes a 640x480 JPEG in full for its colour
     metadata: EMPTY_METADATA,
   });
   assertWellFormed(analysis);
-  assert.deepEqual(analysis.tags, ["landscape", "small", "blue", "green", "jpeg"]);
-  assert.equal(analysis.caption, "A landscape JPEG image, mostly blue and green.");
+  assert.deepEqual(analysis.tags, ["wide-aspect", "blue", "green", "no-camera-metadata"]);
+  assert.equal(
+    analysis.caption,
+    "Colour and metadata summary: wide aspect; mostly blue and green; no camera metadata.",
+  );
 });
 
 Deno.test("LocalProvider.analyze() skips colours of a JPEG over the decode limit", async () => {
@@ -126,7 +194,11 @@ Deno.test("LocalProvider.analyze() skips colours of a JPEG over the decode limit
     format: "jpeg",
     metadata: EMPTY_METADATA,
   });
-  assert.deepEqual(analysis.tags, ["landscape", "large", "jpeg"]);
+  assert.deepEqual(analysis.tags, ["wide-aspect", "colours-not-measured", "no-camera-metadata"]);
+  assert.deepEqual(analysis.colours, {
+    from: null,
+    reason: "the JPEG image is too large to decode within the CPU budget",
+  });
 });
 
 Deno.test("LocalProvider.analyze() reads a PNG's colours, alpha and all", async () => {
@@ -143,7 +215,7 @@ Deno.test("LocalProvider.analyze() reads a PNG's colours, alpha and all", async 
     format: null,
     metadata: EMPTY_METADATA,
   });
-  assert.deepEqual(analysis.tags, ["square", "thumbnail", "red", "png"]);
+  assert.deepEqual(analysis.tags, ["square-aspect", "red", "no-camera-metadata"]);
 });
 
 Deno.test("LocalProvider.analyze() never throws on broken input", async () => {
@@ -202,7 +274,7 @@ Deno.test("colorName() names primaries, greys and browns", () => {
   assert.equal(colorName(128, 128, 128), "gray");
 });
 
-Deno.test("dominantColors() ranks by frequency, skips transparent pixels", () => {
+Deno.test("dominantColors() ranks hues first, names black and white only when they dominate", () => {
   const px = (rgba: number[], n: number) => Array.from({ length: n }, () => rgba).flat();
   const data = [
     ...px([0, 0, 255, 255], 60),
@@ -210,8 +282,28 @@ Deno.test("dominantColors() ranks by frequency, skips transparent pixels", () =>
     ...px([0, 255, 0, 255], 10),
   ];
   assert.deepEqual(dominantColors(data), ["blue", "red"]);
+  // Deep shadow (35 %) and dark foliage: the shadow is not named, the foliage is.
+  const shadowed = [
+    ...px([10, 12, 8, 255], 35),
+    ...px([30, 60, 20, 255], 50),
+    ...px([120, 120, 120, 255], 15),
+  ];
+  assert.deepEqual(dominantColors(shadowed), ["green", "gray"]);
+  // A night scene that is mostly black says so, after its hue.
+  assert.deepEqual(dominantColors([...px([5, 5, 5, 255], 70), ...px([200, 160, 20, 255], 30)]), [
+    "yellow",
+    "black",
+  ]);
+  assert.deepEqual(dominantColors(px([255, 255, 255, 255], 10)), ["white"]);
   assert.deepEqual(dominantColors(px([255, 0, 0, 0], 10)), []);
   assert.deepEqual(dominantColors([]), []);
+});
+
+Deno.test("colorName() keeps dark but saturated colours as hues, dull darks as black", () => {
+  assert.equal(colorName(19, 24, 8), "green"); // foliage in shadow
+  assert.equal(colorName(36, 32, 43), "black"); // near-neutral dark
+  assert.equal(colorName(221, 219, 226), "gray");
+  assert.equal(colorName(71, 115, 175), "blue");
 });
 
 Deno.test("displayedSize() swaps width and height for orientations 5-8 only", () => {
@@ -220,16 +312,13 @@ Deno.test("displayedSize() swaps width and height for orientations 5-8 only", ()
   assert.deepEqual(displayedSize(450, 600, null), { width: 450, height: 600 });
 });
 
-Deno.test("shapeOf() and sizeClass() classify dimensions", () => {
-  assert.equal(shapeOf(640, 480), "landscape");
-  assert.equal(shapeOf(480, 640), "portrait");
-  assert.equal(shapeOf(120, 124), "square");
-  assert.equal(shapeOf(3000, 1000), "panorama");
-  assert.equal(shapeOf(0, 10), null);
-  assert.equal(sizeClass(100, 66), "thumbnail");
-  assert.equal(sizeClass(640, 480), "small");
-  assert.equal(sizeClass(2000, 1500), "medium");
-  assert.equal(sizeClass(4000, 3000), "large");
+Deno.test("aspectOf() names the aspect ratio as a ratio", () => {
+  assert.equal(aspectOf(640, 480), "wide-aspect");
+  assert.equal(aspectOf(480, 640), "tall-aspect");
+  assert.equal(aspectOf(120, 124), "square-aspect");
+  assert.equal(aspectOf(3000, 1000), "very-wide-aspect");
+  assert.equal(aspectOf(1000, 3000), "very-tall-aspect");
+  assert.equal(aspectOf(0, 10), null);
 });
 
 Deno.test("cameraBrand() normalises makes to lowercase brands", () => {
@@ -268,24 +357,24 @@ Deno.test("takenParts() and timeOfDay() read the capture time", () => {
 });
 
 const FACTS: ImageFacts = {
-  format: "jpeg",
-  shape: "landscape",
-  size: "small",
+  aspect: "wide-aspect",
   colors: ["green", "blue"],
+  colourFrom: "image",
+  colourReason: null,
   brand: "nikon",
   camera: "NIKON COOLPIX P6000",
   taken: { month: "October", hour: 16 },
   geotagged: true,
 };
 
-Deno.test("describeCaption() writes one plain sentence from the facts", () => {
+Deno.test("describeCaption() says what it is based on", () => {
   assert.equal(
     describeCaption(FACTS),
-    "A landscape photo taken with a NIKON COOLPIX P6000 on an October afternoon, mostly green and blue, geotagged.",
+    "Colour and metadata summary: wide aspect; mostly green and blue; taken with a NIKON COOLPIX P6000 on an October afternoon; geotagged.",
   );
   assert.equal(
     describeCaption({ ...FACTS, camera: null, brand: null, geotagged: false, colors: [] }),
-    "A landscape photo taken on an October afternoon.",
+    "Colour and metadata summary: wide aspect; colours not measured; taken on an October afternoon.",
   );
   assert.equal(
     describeCaption({
@@ -293,46 +382,60 @@ Deno.test("describeCaption() writes one plain sentence from the facts", () => {
       camera: "Apple iPhone 3GS",
       taken: null,
       colors: ["red", "white", "gray"],
+      colourFrom: "embedded-thumbnail",
     }),
-    "A landscape photo taken with an Apple iPhone 3GS, mostly red, white and gray, geotagged.",
+    "Colour and metadata summary: wide aspect; mostly red, white and gray (from the embedded preview); taken with an Apple iPhone 3GS; geotagged.",
   );
   assert.equal(
     describeCaption({
       ...FACTS,
-      shape: null,
-      format: null,
+      aspect: null,
       camera: null,
       taken: null,
       colors: [],
+      colourFrom: null,
+      colourReason: "no TIFF decoder",
       geotagged: false,
     }),
-    "An image.",
+    "Colour and metadata summary: aspect unknown; colours not measured (no TIFF decoder); no camera metadata.",
   );
 });
 
-Deno.test("describeTags() orders tags by a fixed rule and pads to three", () => {
-  assert.deepEqual(describeTags(FACTS), [
-    "landscape",
-    "small",
-    "green",
-    "blue",
-    "nikon",
-    "geotagged",
-    "afternoon",
-    "jpeg",
-  ]);
+Deno.test("describeTags() orders tags by a fixed rule, each with its source, and says what is missing", () => {
+  assert.deepEqual(describeTags(FACTS), {
+    tags: ["wide-aspect", "green", "blue", "nikon", "geotagged", "afternoon"],
+    tagSources: {
+      "wide-aspect": "metadata",
+      green: "colour",
+      blue: "colour",
+      nikon: "metadata",
+      geotagged: "metadata",
+      afternoon: "metadata",
+    },
+  });
   const none: ImageFacts = {
-    format: null,
-    shape: null,
-    size: null,
+    aspect: null,
     colors: [],
+    colourFrom: null,
+    colourReason: null,
     brand: null,
     camera: null,
     taken: null,
     geotagged: false,
   };
-  assert.deepEqual(describeTags(none), ["image", "unknown-shape", "unknown-size"]);
-  assert.deepEqual(describeTags({ ...none, format: "PNG" }), ["png", "image", "unknown-shape"]);
+  assert.deepEqual(describeTags(none), {
+    tags: ["unknown-aspect", "colours-not-measured", "no-camera-metadata"],
+    tagSources: {
+      "unknown-aspect": "metadata",
+      "colours-not-measured": "colour",
+      "no-camera-metadata": "metadata",
+    },
+  });
+  assert.deepEqual(describeTags({ ...none, camera: "E950" }).tags, [
+    "unknown-aspect",
+    "colours-not-measured",
+    "camera-model-only",
+  ]);
 });
 
 Deno.test("trimGif() cuts trailing garbage after the last complete block", () => {
@@ -404,5 +507,10 @@ Deno.test("LocalProvider.analyze() gives no colour tags for a PNG bomb, and does
     format: "png",
     metadata: EMPTY_METADATA,
   });
-  assert.deepEqual(analysis.tags, ["square", "thumbnail", "png"]);
+  assert.deepEqual(analysis.tags, [
+    "square-aspect",
+    "colours-not-measured",
+    "no-camera-metadata",
+  ]);
+  assert.match(analysis.colours?.reason ?? "", /would inflate past its header's size/);
 });

@@ -83,6 +83,7 @@ Deno.test("analyze() sends the image as a data URL with a strict schema and norm
       tags: ["building", "dusk", "architecture", "sky"],
       safety,
       usage: { promptTokens: 1000, completionTokens: 42, totalTokens: 1042 },
+      tagSources: { building: "model", dusk: "model", architecture: "model", sky: "model" },
     });
     assert.equal(fake.requests.length, 1);
     const req = fake.requests[0];
