@@ -72,6 +72,13 @@ export const EVENT_PAYLOADS = {
     sourceAnalysisId: z.uuid().optional(),
     /** What the call cost at darkroom.ai_prices (0 when reused or unpriced). */
     costUsd: z.number().nonnegative().optional(),
+    /** Per tag, what produced it: image metadata, the colour analysis, or a model. */
+    tagSources: z.record(z.string(), z.enum(["metadata", "colour", "model"])).optional(),
+    /** The local provider's colour reading: the pixels measured, or why none were. */
+    colours: z.object({
+      from: z.enum(["image", "embedded-thumbnail"]).nullable(),
+      reason: z.string().nullable(),
+    }).optional(),
   }),
   "task.completed": z.object({
     imageId: z.uuid(),
