@@ -15,9 +15,13 @@ import {
 import { fixtureBytes } from "../_helpers/fixtures.ts";
 import { startTestPlatform, type TestPlatform } from "../_helpers/platform.ts";
 
-/** Probe period and the longest a probe may take from when it was due, in ms. */
+/**
+ * Probe period and the longest a probe may take from when it was due, in ms. The bound catches a
+ * held event loop (the security findings held it 16 s to 3 min), not slowness: it is generous so
+ * that a loaded CI machine (GC, a busy database) does not decide the outcome.
+ */
 const PROBE_EVERY_MS = 100;
-const ANSWER_WITHIN_MS = 200;
+const ANSWER_WITHIN_MS = 1_000;
 /** Bound on a whole run: every task terminal by then. */
 const ALL_TERMINAL_WITHIN_MS = 60_000;
 
@@ -151,7 +155,7 @@ async function warmCompute(p: TestPlatform): Promise<void> {
 }
 
 Deno.test({
-  name: "GET /health answers within 200 ms while the stages work on decompression bombs",
+  name: "GET /health answers within a second while the stages work on decompression bombs",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
@@ -199,7 +203,7 @@ Deno.test({
       // Killing a worker at its deadline and starting its replacement costs the main thread tens of
       // ms each time (twice here), on top of PGlite's one session: the bound is looser than the
       // bombs test's, where no worker is killed. A blocked event loop would still take seconds.
-      assertAllPrompt(await health.stop(), 2 * ANSWER_WITHIN_MS);
+      assertAllPrompt(await health.stop());
       assert.equal(task.status, "failed", JSON.stringify(task));
       assert.deepEqual(task.error, {
         code: "timeout",
