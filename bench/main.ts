@@ -592,7 +592,7 @@ try {
     subscribers: subscribers.map((s) => s.worker),
     running: subscribers.length > 0,
     // How long after the last task.completed their queues were empty (polled every 200 ms).
-    drainedMsAfterLastCompletion: Math.max(0, fanoutDrainedAt - o.lastDoneAt),
+    drainedMsAfterLastCompletion: Math.round(Math.max(0, fanoutDrainedAt - o.lastDoneAt)),
   };
   const pipelineRate = 3 * imagesPerSecond;
   report.rawPgmq = {

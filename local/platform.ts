@@ -170,6 +170,8 @@ export async function startPlatform(config: Config, opts: PlatformOptions = {}):
           handler,
           wakes: next ? [next.worker] : [],
           concurrency: w.kind === "stage" ? config.WORKER_CONCURRENCY : 1,
+          // Woken after every stage batch: gather ~100 ms of events into one batch.
+          wakeDelayMs: w.kind === "subscriber" ? 100 : 0,
         };
       }),
     });

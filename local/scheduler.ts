@@ -1,7 +1,11 @@
 /**
  * @module scheduler — stands in for pg_cron + pg_net: calls each worker function's handler,
  * in-process, with the service_role key. A worker that found work is called again at once
- * (draining its queue); an idle one is polled every `idlePollMs` or woken sooner.
+ * (draining its queue); an idle one is polled every `idlePollMs`, backing off (doubling) up to
+ * `maxIdlePollMs` while it keeps finding nothing, or woken sooner. Work started in this process
+ * (the api queued a task, a stage handed on to the next, events were written) wakes its worker at
+ * once; the poll only finds what nothing woke for: retries coming due, messages whose visibility
+ * timeout ran out, and what other processes queued.
  */
 import type { Logger } from "../shared/log.ts";
 
@@ -13,6 +17,12 @@ export interface ScheduledWorker {
   wakes?: string[];
   /** Invocations of this worker kept running at once. Default 1. */
   concurrency?: number;
+  /**
+   * When woken, wait until this long after its previous invocation started (ms; default 0: at
+   * once), so that what many wake-ups announce is read in one batch: the event subscribers are
+   * woken after every stage batch.
+   */
+  wakeDelayMs?: number;
 }
 
 /** Options of {@linkcode Scheduler}. */
@@ -20,8 +30,13 @@ export interface SchedulerOptions {
   workers: ScheduledWorker[];
   serviceRoleKey: string;
   log: Logger;
-  /** Poll interval of an idle worker, in ms. Default 200 (pickup latency stays under 250 ms). */
+  /** First poll interval of an idle worker, in ms. Default 200. */
   idlePollMs?: number;
+  /**
+   * Longest poll interval of a worker that keeps finding nothing, in ms. Default 1000: at most
+   * one invocation a second per idle worker; a retry coming due waits at most that long.
+   */
+  maxIdlePollMs?: number;
   /** Wait after a failed invocation, in ms. Default 1000. */
   errorBackoffMs?: number;
   /** Told, with the worker's name, after any invocation that handled messages. */
@@ -75,8 +90,12 @@ export class Scheduler {
 
   async #loop(w: ScheduledWorker, loop: string): Promise<void> {
     const idle = this.#opts.idlePollMs ?? 200;
+    const maxIdle = Math.max(idle, this.#opts.maxIdlePollMs ?? 1000);
+    let idleDelay = idle;
+    let lastStart = 0;
     while (this.#running) {
-      let delay = idle;
+      let delay = idleDelay;
+      lastStart = performance.now();
       try {
         const res = await w.handler(
           new Request(`http://scheduler.local/${w.name}`, {
@@ -91,24 +110,42 @@ export class Scheduler {
         } else if (body.read > 0) {
           this.#opts.onProgress?.(w.name);
           for (const next of w.wakes ?? []) this.wake(next);
+          idleDelay = idle;
           continue; // drain: there may be more
+        } else {
+          idleDelay = Math.min(maxIdle, idleDelay * 2); // nothing found: poll less often
         }
       } catch (err) {
         this.#opts.log.error("worker invocation threw", { worker: w.name, err });
         delay = this.#opts.errorBackoffMs ?? 1000;
       }
       if (!this.#running) break;
-      if (this.#pending.delete(loop)) continue;
-      await new Promise<void>((resolve) => {
-        const done = () => {
+      if (this.#pending.delete(loop)) {
+        idleDelay = idle;
+        await this.#wakeDelay(w, lastStart);
+        continue;
+      }
+      const woken = await new Promise<boolean>((resolve) => {
+        const done = (byWake: boolean) => {
           clearTimeout(timer);
           this.#wakers.delete(loop);
           this.#pending.delete(loop);
-          resolve();
+          resolve(byWake);
         };
-        const timer = setTimeout(done, delay);
-        this.#wakers.set(loop, done);
+        const timer = setTimeout(() => done(false), delay);
+        this.#wakers.set(loop, () => done(true));
       });
+      // Woken: work is likely near; poll at the short interval again.
+      if (woken) {
+        idleDelay = idle;
+        await this.#wakeDelay(w, lastStart);
+      }
     }
+  }
+
+  /** Waits out `w.wakeDelayMs` since `lastStart` (not when stopping). */
+  async #wakeDelay(w: ScheduledWorker, lastStart: number): Promise<void> {
+    const left = (w.wakeDelayMs ?? 0) - (performance.now() - lastStart);
+    if (left > 0 && this.#running) await new Promise((r) => setTimeout(r, left));
   }
 }

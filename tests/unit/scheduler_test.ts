@@ -57,3 +57,95 @@ Deno.test("wake() reaches every invocation of a worker", async () => {
   assert.equal(woken.length, 4, "both invocations woken");
   await scheduler.stop();
 });
+
+/** A worker that finds nothing, counting its calls. */
+function idleWorker(name: string, extra: Record<string, unknown> = {}) {
+  const calls: number[] = [];
+  return {
+    calls,
+    worker: {
+      name,
+      ...extra,
+      handler: () => {
+        calls.push(performance.now());
+        return Promise.resolve(Response.json({ read: 0 }));
+      },
+    },
+  };
+}
+
+Deno.test("an idle worker polls less and less often, up to maxIdlePollMs", async () => {
+  // Two schedulers side by side over the same second: one without room to back off.
+  const backingOff = idleWorker("a");
+  const steady = idleWorker("b");
+  const a = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 20,
+    maxIdlePollMs: 160,
+    workers: [backingOff.worker],
+  });
+  const b = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 20,
+    maxIdlePollMs: 20,
+    workers: [steady.worker],
+  });
+  a.start();
+  b.start();
+  await sleep(1_000);
+  await a.stop();
+  await b.stop();
+  assert.ok(
+    backingOff.calls.length * 2 < steady.calls.length,
+    `backing off ${backingOff.calls.length} calls, steady ${steady.calls.length}`,
+  );
+  // The gaps grow: the 4th is at least twice the 1st.
+  const gaps = backingOff.calls.slice(1).map((t, i) => t - backingOff.calls[i]);
+  assert.ok(gaps[3] >= 2 * gaps[0], `gaps ${gaps.map(Math.round)}`);
+});
+
+Deno.test("a wake-up brings a backed-off worker back to the short interval", async () => {
+  const w = idleWorker("w");
+  const scheduler = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 20,
+    maxIdlePollMs: 60_000,
+    workers: [w.worker],
+  });
+  scheduler.start();
+  await sleep(1_500); // polls at 0, 20, 60, 140, 300, 620, 1260; the next would be ~2540
+  const before = w.calls.length;
+  scheduler.wake("w");
+  await sleep(600);
+  const after = w.calls.length - before;
+  await scheduler.stop();
+  // The wake-up's call, then polls 20, 40, 80, 160 ms apart again: without the reset, the wake's
+  // call alone.
+  assert.ok(after >= 3, `${after} calls after the wake-up`);
+});
+
+Deno.test("wakeDelayMs gathers the wake-ups of a burst into few calls", async () => {
+  const gathered = idleWorker("gathered", { wakeDelayMs: 200 });
+  const eager = idleWorker("eager");
+  const scheduler = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 60_000,
+    workers: [gathered.worker, eager.worker],
+  });
+  scheduler.start();
+  await sleep(50);
+  const g0 = gathered.calls.length, e0 = eager.calls.length;
+  for (let i = 0; i < 30; i++) {
+    scheduler.wake("gathered", "eager");
+    await sleep(10);
+  }
+  await sleep(250);
+  const g = gathered.calls.length - g0, e = eager.calls.length - e0;
+  await scheduler.stop();
+  assert.ok(g >= 1, "woken at all");
+  assert.ok(g * 3 <= e, `gathered ${g} calls, eager ${e}`);
+});
