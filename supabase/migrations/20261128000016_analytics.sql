@@ -4,6 +4,11 @@
 -- ownerless tasks); GET /stats reads them through darkroom.stats() (20261128000017). Internal:
 -- service_role only.
 --
+-- Counted set by set: darkroom.count_events() adds many events in one statement per rollup, so
+-- the analytics-worker commits a whole batch in one transaction (record_analytics_batch: the
+-- rollups, the receipts, the message deletes) and darkroom.rebuild_rollups() recounts the log the
+-- same way; record_analytics(uuid) is the one-event case of the same rule.
+--
 -- Idempotent by eventId: darkroom.record_analytics() marks the event counted
 -- (darkroom.analytics_counted) IN THE SAME TRANSACTION as the rollup increments, and increments
 -- nothing when the mark is already there. The subscriber receipts alone would not do: the ack
@@ -41,6 +46,8 @@ create table darkroom.analytics_latency (
   constraint analytics_latency_key unique nulls not distinct (day, owner, stage, bucket),
   constraint bucket_is_in_range check (bucket between 0 and 127)
 );
+-- One owner's histogram for a user's /stats, without reading every owner's rows.
+create index analytics_latency_owner_idx on darkroom.analytics_latency (owner, stage, bucket);
 
 create table darkroom.analytics_counts (
   period text not null,
@@ -90,75 +97,120 @@ as $$
   end
 $$;
 
--- Adds one event to the rollups, once: returns false (and changes nothing) when the event is gone
--- or was counted already.
-create or replace function darkroom.record_analytics(p_event_id uuid) returns boolean
+-- Adds to the rollups each of p_event_ids not counted yet, and marks it counted in the same
+-- transaction (darkroom.analytics_counted: a mark present means its increments committed).
+-- Events gone or counted already add nothing. Returns how many events were counted. The ids are
+-- joined (unnest), not matched with = any(): a rebuild hands over the whole log at once.
+create or replace function darkroom.count_events(p_event_ids uuid[]) returns integer
 language plpgsql volatile
 security definer
 set search_path = ''
 as $$
 declare
-  v_event public.events;
-  v_at timestamptz;
-  v_status text;
-  v_stage text;
-  v_ms bigint;
+  v_fresh uuid[];
 begin
-  select e.* into v_event from public.events e where e.id = p_event_id;
-  -- GUARD: the event is gone (its task was deleted): nothing to count.
-  if not found then
-    return false;
+  -- GUARD: counted already, or gone: only the events whose mark this insert writes count. The
+  -- unique mark makes a second worker counting the same event wait, then skip it.
+  with marked as (
+    insert into darkroom.analytics_counted (event_id)
+    select distinct e.id from unnest(p_event_ids) a (id) join public.events e on e.id = a.id
+     order by e.id
+    on conflict (event_id) do nothing
+    returning event_id
+  )
+  select coalesce(array_agg(m.event_id), '{}') into v_fresh from marked m;
+  if cardinality(v_fresh) = 0 then
+    return 0;
   end if;
 
-  -- GUARD: counted already (a duplicate message, a replay, or a worker that died before its
-  -- ack): the mark is written with the increments, so its presence means they committed. The
-  -- insert's unique index makes a second worker counting the same event wait, then skip.
-  insert into darkroom.analytics_counted (event_id) values (v_event.id)
-  on conflict (event_id) do nothing;
-  if not found then
-    return false;
-  end if;
-
-  -- Counts go by the event's own time, so a back-fill lands in the minutes it happened.
-  v_at := v_event.created_at;
-  v_status := darkroom.status_entered(v_event.event_type);
+  -- Counts go by the event's own time, so a back-fill lands in the minutes it happened. Every
+  -- upsert names each key once (grouped) and in key order (no deadlock between two batches).
   insert into darkroom.analytics_counts as c (period, period_start, owner, dimension, value, n)
-  select p.period, date_trunc(p.period, v_at, 'UTC'), v_event.owner, d.dimension, d.value, 1
-    from (values ('minute'), ('hour')) p (period),
-         (values ('event_type', v_event.event_type), ('status', v_status)) d (dimension, value)
+  select p.period, date_trunc(p.period, e.created_at, 'UTC'), e.owner, d.dimension, d.value,
+         count(*)
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
+   cross join (values ('minute'), ('hour')) p (period)
+   cross join lateral (values ('event_type', e.event_type),
+                              ('status', darkroom.status_entered(e.event_type))) d (dimension, value)
    where d.value is not null
-   order by 1, 2, 4, 5
-  on conflict on constraint analytics_counts_key do update set n = c.n + 1;
+   group by 1, 2, 3, 4, 5
+   order by 1, 2, 3, 4, 5
+  on conflict on constraint analytics_counts_key do update set n = c.n + excluded.n;
 
-  select s.name into v_stage from darkroom.stages s where s.completed_event = v_event.event_type;
-  if v_event.event_type = 'task.completed' then
-    v_stage := 'total';
-  end if;
-  if v_stage is not null and jsonb_typeof(v_event.payload -> 'durationMs') = 'number'
-     and (v_event.payload ->> 'durationMs')::numeric >= 0 then
-    v_ms := floor((v_event.payload ->> 'durationMs')::numeric)::bigint;
-    insert into darkroom.analytics_latency as l (day, owner, stage, bucket, n)
-    values ((v_at at time zone 'UTC')::date, v_event.owner, v_stage,
-            darkroom.latency_bucket(v_ms), 1)
-    on conflict on constraint analytics_latency_key do update set n = l.n + 1;
-  end if;
+  -- A stage's completion event times that stage; task.completed times the whole task.
+  insert into darkroom.analytics_latency as l (day, owner, stage, bucket, n)
+  select (e.created_at at time zone 'UTC')::date, e.owner, x.stage,
+         darkroom.latency_bucket(x.ms), count(*)
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
+   cross join lateral (
+     select case when e.event_type = 'task.completed' then 'total'
+                 else (select s.name from darkroom.stages s
+                        where s.completed_event = e.event_type) end as stage,
+            case when jsonb_typeof(e.payload -> 'durationMs') = 'number'
+                 then floor((e.payload ->> 'durationMs')::numeric)::bigint end as ms
+   ) x
+   where x.stage is not null and x.ms >= 0
+   group by 1, 2, 3, 4
+   order by 1, 2, 3, 4
+  on conflict on constraint analytics_latency_key do update set n = l.n + excluded.n;
 
-  if v_event.event_type = 'image.analyzed' then
-    insert into darkroom.analytics_ai_usage as u
-      (day, owner, provider, model, calls, prompt_tokens, completion_tokens, total_tokens)
-    values ((v_at at time zone 'UTC')::date, v_event.owner,
-            coalesce(v_event.payload ->> 'provider', 'unknown'),
-            coalesce(v_event.payload ->> 'model', 'unknown'), 1,
-            darkroom._usage_tokens(v_event.payload, 'promptTokens'),
-            darkroom._usage_tokens(v_event.payload, 'completionTokens'),
-            darkroom._usage_tokens(v_event.payload, 'totalTokens'))
-    on conflict on constraint analytics_ai_usage_key do update
-      set calls = u.calls + 1,
-          prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
-          completion_tokens = u.completion_tokens + excluded.completion_tokens,
-          total_tokens = u.total_tokens + excluded.total_tokens;
-  end if;
-  return true;
+  insert into darkroom.analytics_ai_usage as u
+    (day, owner, provider, model, calls, prompt_tokens, completion_tokens, total_tokens)
+  select (e.created_at at time zone 'UTC')::date, e.owner,
+         coalesce(e.payload ->> 'provider', 'unknown'), coalesce(e.payload ->> 'model', 'unknown'),
+         count(*),
+         sum(darkroom._usage_tokens(e.payload, 'promptTokens'))::bigint,
+         sum(darkroom._usage_tokens(e.payload, 'completionTokens'))::bigint,
+         sum(darkroom._usage_tokens(e.payload, 'totalTokens'))::bigint
+    from unnest(v_fresh) f (id) join public.events e on e.id = f.id
+   where e.event_type = 'image.analyzed'
+   group by 1, 2, 3, 4
+   order by 1, 2, 3, 4
+  on conflict on constraint analytics_ai_usage_key do update
+    set calls = u.calls + excluded.calls,
+        prompt_tokens = u.prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = u.completion_tokens + excluded.completion_tokens,
+        total_tokens = u.total_tokens + excluded.total_tokens;
+  return cardinality(v_fresh);
+end
+$$;
+
+-- One event, once (as before; now through the one rule above).
+-- One event, once (the same rule): false when it is gone or was counted already.
+create or replace function darkroom.record_analytics(p_event_id uuid) returns boolean
+language sql volatile
+security definer
+set search_path = ''
+as $$
+  select darkroom.count_events(array[p_event_id]) = 1
+$$;
+
+-- The analytics-worker's whole batch in one transaction: the events counted (each once), their
+-- receipts 'done' and their messages deleted. The arrays are parallel (message, event, tries).
+-- Returns how many events were counted (duplicates and events gone count nothing).
+create or replace function darkroom.record_analytics_batch(
+  p_msg_ids bigint[],
+  p_event_ids uuid[],
+  p_attempts integer[]
+) returns integer
+language plpgsql volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_counted integer;
+begin
+  v_counted := darkroom.count_events(p_event_ids);
+  -- One receipt per event, even when two messages of the batch announce the same one.
+  insert into darkroom.event_receipts as r (subscription, event_id, status, attempts, error)
+  select distinct on (a.event_id) 'analytics', a.event_id, 'done', greatest(a.attempts, 1), null
+    from unnest(p_event_ids, p_attempts) a (event_id, attempts)
+   where exists (select 1 from public.events e where e.id = a.event_id)
+   order by a.event_id, a.attempts desc
+  on conflict (subscription, event_id) do update
+    set status = excluded.status, attempts = excluded.attempts, error = null, updated_at = now();
+  perform pgmq.delete(darkroom.subscription_queue('analytics'), p_msg_ids);
+  return v_counted;
 end
 $$;
 
@@ -182,6 +234,12 @@ revoke all on function darkroom.latency_bucket(bigint), darkroom.latency_bucket_
   from public, anon, authenticated;
 grant execute on function darkroom.record_analytics(uuid), darkroom.latency_bucket(bigint),
   darkroom.latency_bucket_value(smallint)
+  to service_role;
+
+revoke all on function darkroom.count_events(uuid[]),
+  darkroom.record_analytics_batch(bigint[], uuid[], integer[])
+  from public, anon, authenticated;
+grant execute on function darkroom.record_analytics_batch(bigint[], uuid[], integer[])
   to service_role;
 
 -- Its worker exists now: enable the subscription and back-fill the whole log.
