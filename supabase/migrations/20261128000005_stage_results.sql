@@ -56,26 +56,8 @@ begin
 end
 $$;
 
--- ai: {analysis} -> the image's analysis; the event carries it (usage apart).
-create or replace function darkroom.record_analysis(p_task public.tasks, p_result jsonb)
-returns jsonb
-language plpgsql volatile
-set search_path = ''
-as $$
-declare
-  v_image public.images;
-begin
-  update public.images im set analysis = p_result -> 'analysis', updated_at = now()
-   where im.task_id = p_task.id
-  returning * into v_image;
-  -- GUARD: the download stage made the row; without it there is nothing to analyse.
-  if not found then
-    raise exception 'task % has no image to analyse', p_task.id using errcode = 'P0002';
-  end if;
-  return jsonb_build_object('imageId', v_image.id) || (v_image.analysis - 'usage')
-    || jsonb_build_object('usage', v_image.analysis -> 'usage');
-end
-$$;
+-- ai: darkroom.record_analysis is defined with the analyses it records, reuses and books
+-- (20261128000022_analysis_reuse_and_budgets.sql).
 
 -- Any other stage: its result is kept under images.results -> <stage>; the event carries the
 -- image id. A stage needs a recorder of its own only to fill columns or shape its event.
