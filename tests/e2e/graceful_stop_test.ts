@@ -4,13 +4,12 @@
 import assert from "node:assert/strict";
 import { openTestDb, type TestDb } from "../_helpers/db.ts";
 import { fixtureBytes } from "../_helpers/fixtures.ts";
+import { startPlatformProcess } from "../_helpers/platform_process.ts";
 import { PGliteDb } from "../../local/pglite_db.ts";
 import { signJwt } from "../../shared/auth.ts";
 import { DEV_JWT_SECRET } from "../../shared/config.ts";
 import type { Db } from "../../shared/db.ts";
 
-const ROOT = new URL("../../", import.meta.url);
-const START = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.start as string;
 const STOP_TIMEOUT_MS = 3_000;
 const TASKS = 3;
 
@@ -35,39 +34,6 @@ function stallingServer() {
       await server.shutdown();
     },
   };
-}
-
-async function start(env: Record<string, string>) {
-  const [, ...args] = START.split(/\s+/);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    env,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  const deadline = Date.now() + 60_000;
-  while (!out.includes("Stop with")) {
-    if (Date.now() > deadline) throw new Error(`no start banner after 60 s:\n${out}`);
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`exited before serving:\n${out}`);
-    out += value;
-  }
-  // Keep draining both pipes so the process never blocks on a full one.
-  const drain = async (r: ReadableStreamDefaultReader<string>) => {
-    let text = "";
-    while (true) {
-      const { value, done } = await r.read();
-      if (done) return text;
-      text += value;
-    }
-  };
-  const rest = drain(reader);
-  const logs = drain(child.stderr.pipeThrough(new TextDecoderStream()).getReader());
-  const url = /API URL: (http:\/\/\S+)/.exec(out)![1];
-  return { child, rest, logs, api: `${url}/functions/v1/api` };
 }
 
 async function until(what: string, check: () => Promise<boolean> | boolean, ms = 60_000) {
@@ -104,7 +70,7 @@ Deno.test({
         DEV_JWT_SECRET,
       );
       const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
-      const first = await start(env);
+      const first = await startPlatformProcess(env);
       const ids: string[] = [];
       for (let i = 0; i < TASKS; i++) {
         const res = await fetch(`${first.api}/tasks`, {
@@ -124,12 +90,12 @@ Deno.test({
       const status = await first.child.status;
       const stopMs = Math.round(performance.now() - sent);
       clearTimeout(killer);
-      const out = await first.rest;
-      const logs = await first.logs;
+      // Its whole output: the banner and "Stopped" on stdout, the JSON log lines on stderr.
+      const out = await first.output;
       console.log(`stopped in ${stopMs} ms (STOP_TIMEOUT_MS=${STOP_TIMEOUT_MS})`);
       assert.equal(status.code, 0, out);
       assert.match(out, /Stopped/);
-      assert.match(logs, /message released, outcome ignored/);
+      assert.match(out, /message released, outcome ignored/);
       assert.ok(stopMs < STOP_TIMEOUT_MS + 5_000, `stop took ${stopMs} ms`);
 
       // The held messages are visible again now, not after their 60 s visibility timeout.
@@ -148,7 +114,7 @@ Deno.test({
       // A restart completes them.
       images.serve();
       const restarted = performance.now();
-      const second = await start(env);
+      const second = await startPlatformProcess(env);
       await until("the tasks to complete", async () => {
         for (const id of ids) {
           const res = await fetch(`${second.api}/tasks/${id}`, { headers });
@@ -161,8 +127,7 @@ Deno.test({
       console.log(`restart completed the tasks in ${Math.round(performance.now() - restarted)} ms`);
       second.child.kill("SIGTERM");
       assert.equal((await second.child.status).code, 0);
-      await second.rest;
-      await second.logs;
+      await second.output;
     } finally {
       await images.close();
       await testDb?.close();
