@@ -109,7 +109,9 @@ create trigger fan_out_event
 -- Enqueues the events with p_from_seq <= seq <= p_to_seq (null: to the end of the log) that
 -- `p_subscriber` takes, oldest first, on its queue: a back-fill (p_from_seq = 0) or a replay.
 -- Works on a disabled subscription too (its queue fills for when it is enabled). Returns how
--- many messages were sent.
+-- many messages were sent. A replay is a request to handle the range again: the subscriber's
+-- receipts in it go first (darkroom.event_receipts, 20261128000013), or the idempotency guard
+-- would drop every replayed message unseen.
 create or replace function darkroom.replay_events(
   p_subscriber text,
   p_from_seq bigint,
@@ -130,6 +132,10 @@ begin
   if p_from_seq is null or p_from_seq < 0 or p_to_seq < p_from_seq then
     raise exception 'invalid range: % to %', p_from_seq, p_to_seq using errcode = '22023';
   end if;
+  delete from darkroom.event_receipts r
+   using public.events e
+   where r.subscription = p_subscriber and r.event_id = e.id
+     and e.seq >= p_from_seq and (p_to_seq is null or e.seq <= p_to_seq);
   select count(*)::integer into v_sent
     from pgmq.send_batch(v_sub.queue, array(
       select darkroom.subscriber_message(e) from public.events e

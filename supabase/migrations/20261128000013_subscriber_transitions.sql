@@ -172,44 +172,6 @@ begin
 end
 $$;
 
--- A replay is a request to handle the range again: the subscriber's receipts in it go first,
--- or the idempotency guard would drop every replayed message unseen.
-create or replace function darkroom.replay_events(
-  p_subscriber text,
-  p_from_seq bigint,
-  p_to_seq bigint default null
-) returns integer
-language plpgsql volatile
-security definer
-set search_path = ''
-as $$
-declare
-  v_sub darkroom.subscriptions;
-  v_sent integer;
-begin
-  select s.* into v_sub from darkroom.subscriptions s where s.name = p_subscriber;
-  if not found then
-    raise exception 'unknown subscriber: %', p_subscriber using errcode = '22023';
-  end if;
-  if p_from_seq is null or p_from_seq < 0 or p_to_seq < p_from_seq then
-    raise exception 'invalid range: % to %', p_from_seq, p_to_seq using errcode = '22023';
-  end if;
-  delete from darkroom.event_receipts r
-   using public.events e
-   where r.subscription = p_subscriber and r.event_id = e.id
-     and e.seq >= p_from_seq and (p_to_seq is null or e.seq <= p_to_seq);
-  select count(*)::integer into v_sent
-    from pgmq.send_batch(v_sub.queue, array(
-      select darkroom.subscriber_message(e) from public.events e
-       where e.seq >= p_from_seq and (p_to_seq is null or e.seq <= p_to_seq)
-         and (v_sub.every_event or exists (
-           select 1 from darkroom.subscription_event_types t
-            where t.subscription = v_sub.name and t.event_type = e.event_type))
-       order by e.seq));
-  return v_sent;
-end
-$$;
-
 revoke all on function darkroom.inevent(public.events), darkroom.subscription_queue(text),
   darkroom._put_receipt(text, uuid, text, integer, text),
   darkroom.claim_events(text, bigint[], uuid[], integer[], integer),
