@@ -452,7 +452,14 @@ Deno.test({
           await page.locator(`li.task .url[title="https://example.com/bulk/10000.jpg"]`)
             .waitFor({ timeout: 60_000 });
           page.off("request", onRequest);
-          assert.ok(perTask.length < 20, `${perTask.length} GET /tasks/:id for news of 200 tasks`);
+          // Only the 200 count: the tasks of the step before may still be failing meanwhile, and
+          // news of a task already listed is fetched by id, as it should be.
+          const bulkIds = await p.platform.db.query<{ id: string }>(
+            `select id::text from public.tasks where image_url like 'https://example.com/bulk/%'`,
+          );
+          const bulkSet = new Set(bulkIds.map((r) => r.id));
+          const forBulk = perTask.filter((url) => bulkSet.has(url.slice(url.lastIndexOf("/") + 1)));
+          assert.ok(forBulk.length < 20, `${forBulk.length} GET /tasks/:id for news of 200 tasks`);
           await page.reload();
           await page.locator("#tasks li.task").nth(49).waitFor({ timeout: 20_000 });
           assert.equal(await page.locator("#tasks li.task").count(), 50);
