@@ -89,6 +89,9 @@ function timingSafeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+/** Verified tokens kept by one {@linkcode JwtVerifier} (the oldest goes first). */
+const VERIFIED_CACHE_SIZE = 1000;
+
 /**
  * Verifies callers as Supabase does: a JWT or an API key in `Authorization: Bearer`, or an API key
  * in `apikey`; throws ApiError 401 with a reason.
@@ -97,6 +100,12 @@ export class JwtVerifier {
   readonly #secret?: Uint8Array;
   readonly #jwks?: JWTVerifyGetKey;
   readonly #keys?: Promise<{ hmac: CryptoKey; digests: KeyDigest[] }>;
+  /**
+   * Tokens verified already, until their exp: the scheduler, pg_net and a client send the same
+   * token again and again, and a signature check costs more than the call it guards. Only valid
+   * tokens are kept (a refused one is checked again each time), at most VERIFIED_CACHE_SIZE.
+   */
+  readonly #verified = new Map<string, { caller: Caller; expMs: number }>();
 
   constructor(options: JwtVerifierOptions) {
     if (options.secret) this.#secret = new TextEncoder().encode(options.secret);
@@ -160,6 +169,23 @@ export class JwtVerifier {
   }
 
   async #verifyJwt(token: string): Promise<Caller> {
+    const hit = this.#verified.get(token);
+    if (hit && hit.expMs > Date.now()) return hit.caller;
+    if (hit) this.#verified.delete(token);
+    const caller = await this.#checkJwt(token);
+    const exp = caller.claims.exp;
+    const nbf = caller.claims.nbf;
+    // Only a token valid from now to its exp may skip the check (jose refused any other).
+    if (typeof exp === "number" && (typeof nbf !== "number" || nbf * 1000 <= Date.now())) {
+      if (this.#verified.size >= VERIFIED_CACHE_SIZE) {
+        this.#verified.delete(this.#verified.keys().next().value!);
+      }
+      this.#verified.set(token, { caller, expMs: exp * 1000 });
+    }
+    return caller;
+  }
+
+  async #checkJwt(token: string): Promise<Caller> {
     let payload: JWTPayload;
     try {
       const header = JSON.parse(atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/")));

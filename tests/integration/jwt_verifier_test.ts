@@ -81,3 +81,29 @@ Deno.test("JwtVerifier.verify() checks ES256 tokens against the project's JWKS",
     await server.shutdown();
   }
 });
+
+Deno.test("JwtVerifier.verify() keeps a verified token only until its exp", async () => {
+  const v = new JwtVerifier({ secret: SECRET });
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const token = await signJwt({ role: "service_role" }, SECRET, exp);
+  assert.equal((await v.verify(token)).role, "service_role");
+  assert.equal((await v.verify(token)).role, "service_role", "again, from what it kept");
+  await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+  await rejects(v.verify(token), /expired/);
+});
+
+Deno.test("JwtVerifier.verify() refuses a token not valid yet, each time", async () => {
+  const v = new JwtVerifier({ secret: SECRET });
+  const token = await new SignJWT({ role: "anon" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setNotBefore("1h")
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(SECRET));
+  await rejects(v.verify(token), /Invalid JWT/);
+  await rejects(v.verify(token), /Invalid JWT/);
+  // A forged signature on a kept token's claims is refused: the cache is keyed by the whole token.
+  const good = await signJwt({ role: "anon" }, SECRET);
+  await v.verify(good);
+  const [h, p] = good.split(".");
+  await rejects(v.verify(`${h}.${p}.${"A".repeat(43)}`), /Invalid JWT/);
+});
