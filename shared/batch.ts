@@ -166,3 +166,63 @@ export async function runHeld<T>(
   held.log.warn("job still running at the stop deadline; message released, outcome ignored");
   return { kind: "released" };
 }
+
+/**
+ * Group commit: `submit` hands one outcome to commit and resolves with its result. The first
+ * goes at once; those submitted while a commit is in flight wait for it and then go together in
+ * ONE call of `commitMany` (one transaction, one round trip). When that call fails, each of them
+ * is committed on its own with `commitOne`, so one bad item costs only itself. Same-tick
+ * submissions gather too: a commit starts on the next microtask.
+ *
+ * Not DataLoader: that gathers one tick and caches by key; here a commit in flight is the
+ * window, and nothing is cached.
+ */
+export class GroupCommit<I, O> {
+  readonly #commitMany: (items: I[]) => Promise<O[]>;
+  readonly #commitOne: (item: I) => Promise<O>;
+  #waiting: { item: I; resolve: (o: O) => void; reject: (e: unknown) => void }[] = [];
+  #busy = false;
+
+  constructor(commitMany: (items: I[]) => Promise<O[]>, commitOne: (item: I) => Promise<O>) {
+    this.#commitMany = commitMany;
+    this.#commitOne = commitOne;
+  }
+
+  /** Commits `item` with the others waiting; resolves with its own result. */
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.#waiting.push({ item, resolve, reject });
+      if (!this.#busy) {
+        this.#busy = true;
+        queueMicrotask(() => this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#waiting.length > 0) {
+      const group = this.#waiting;
+      this.#waiting = [];
+      if (group.length > 1) {
+        try {
+          const results = await this.#commitMany(group.map((w) => w.item));
+          if (results.length !== group.length) {
+            throw new Error(`group commit answered ${results.length} of ${group.length}`);
+          }
+          group.forEach((w, i) => w.resolve(results[i]));
+          continue;
+        } catch {
+          // All or nothing failed: each on its own below, so the bad one fails alone.
+        }
+      }
+      await Promise.all(group.map(async (w) => {
+        try {
+          w.resolve(await this.#commitOne(w.item));
+        } catch (error) {
+          w.reject(error);
+        }
+      }));
+    }
+    this.#busy = false;
+  }
+}

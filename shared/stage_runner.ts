@@ -7,7 +7,14 @@
 import type { Db } from "./db.ts";
 import type { Logger } from "./log.ts";
 import type { ImageMetadata } from "./metadata/types.ts";
-import { forEachLimited, readBatch, releaseMessage, runHeld, type StopOptions } from "./batch.ts";
+import {
+  forEachLimited,
+  GroupCommit,
+  readBatch,
+  releaseMessage,
+  runHeld,
+  type StopOptions,
+} from "./batch.ts";
 import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
 
@@ -189,6 +196,7 @@ export async function runStageBatch<S extends Stage>(
   );
   const jobs = claims.filter((c) => c.proceed);
   summary.ignored += claims.length - jobs.length;
+  const completions = completionsOf(deps.db, def);
 
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
     if (deps.stopSignal?.aborted) {
@@ -207,7 +215,7 @@ export async function runStageBatch<S extends Stage>(
       summary.released++;
       return;
     }
-    const outcome = await handleOne(deps, def, claim);
+    const outcome = await handleOne(deps, def, claim, completions);
     summary[outcome]++;
   });
   if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
@@ -224,10 +232,45 @@ type Outcome =
   | "released"
   | "deferred";
 
+/** A success to commit: complete_stage's arguments. */
+interface Completion {
+  taskId: string;
+  msgId: number;
+  result: unknown;
+}
+
+type CompleteOutcome = "advanced" | "completed" | "ignored";
+
+/**
+ * The batch's successes, group-committed: those that finish while a commit is in flight go
+ * together through darkroom.complete_stages (one transaction), each outcome still whole.
+ */
+function completionsOf(db: Db, def: StageDefinition): GroupCommit<Completion, CompleteOutcome> {
+  return new GroupCommit(
+    async (items) => {
+      const rows = await db.query<{ msg_id: number; outcome: CompleteOutcome }>(
+        `select msg_id, outcome from darkroom.complete_stages(p_stage => $1,
+           p_items => $2::jsonb, p_source => $3)`,
+        [def.stage, JSON.stringify(items), def.source],
+      );
+      return rows.map((r) => r.outcome);
+    },
+    async (item) =>
+      await callTransition(db, "complete_stage", [
+        item.taskId,
+        def.stage,
+        item.msgId,
+        JSON.stringify(item.result),
+        def.source,
+      ]) as CompleteOutcome,
+  );
+}
+
 async function handleOne<S extends Stage>(
   deps: RunnerDeps,
   def: StageDefinition<S>,
   claim: ClaimRow,
+  completions: GroupCommit<Completion, CompleteOutcome>,
 ): Promise<Outcome> {
   // begin_stage hands over the task with every claim it lets proceed.
   const task = claim.task!;
@@ -267,14 +310,11 @@ async function handleOne<S extends Stage>(
   let failure: unknown = held.kind === "threw" ? held.error : undefined;
   if (held.kind === "done") {
     try {
-      const result = held.value;
-      const outcome = await callTransition(deps.db, "complete_stage", [
-        claim.task_id,
-        def.stage,
-        claim.msg_id,
-        JSON.stringify(result),
-        def.source,
-      ]) as "advanced" | "completed" | "ignored";
+      const outcome = await completions.submit({
+        taskId: claim.task_id,
+        msgId: Number(claim.msg_id),
+        result: held.value,
+      });
       log.info(outcome === "ignored" ? "stage result ignored" : "stage completed", {
         outcome,
         durationMs: elapsed(),

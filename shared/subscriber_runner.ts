@@ -6,7 +6,7 @@
  * through the SQL functions: ack, retry with backoff, or archive with the error. A subscriber
  * never changes task state.
  */
-import { forEachLimited, readBatch, releaseMessage, runHeld } from "./batch.ts";
+import { forEachLimited, GroupCommit, readBatch, releaseMessage, runHeld } from "./batch.ts";
 import { StageError } from "./errors.ts";
 import type { INEvent } from "./events.ts";
 import type { Logger } from "./log.ts";
@@ -94,10 +94,7 @@ export async function runSubscriberBatch(
   def: SubscriberDefinition,
 ): Promise<SubscriberSummary> {
   const started = performance.now();
-  const [{ queue }] = await deps.db.query<{ queue: string }>(
-    "select darkroom.subscription_queue(p_subscriber => $1) as queue",
-    [def.subscriber],
-  );
+  const queue = await subscriptionQueue(deps, def.subscriber);
   const summary: SubscriberSummary = {
     worker: def.source,
     queue,
@@ -152,6 +149,7 @@ export async function runSubscriberBatch(
       return finish();
     }
   }
+  const acks = acksOf(deps, def);
   await forEachLimited(jobs, def.concurrency ?? 4, async (claim) => {
     if (deps.stopSignal?.aborted) {
       // Stopped before this one started: give it back at once.
@@ -166,7 +164,7 @@ export async function runSubscriberBatch(
       summary.released++;
       return;
     }
-    summary[await handleOne(deps, def, queue, claim)]++;
+    summary[await handleOne(deps, def, queue, claim, acks)]++;
   });
   if (summary.read > 0) deps.log.debug("batch handled", { ...summary, durationMs: undefined });
   return finish();
@@ -213,11 +211,54 @@ async function handleAll(
   }
 }
 
+/** Subscriber name -> its queue, as darkroom.subscription_queue says (a name keeps its queue). */
+const queues = new WeakMap<RunnerDeps["db"], Map<string, string>>();
+
+/** The subscriber's queue, asked of the database once per Db and subscriber. */
+async function subscriptionQueue(deps: RunnerDeps, subscriber: string): Promise<string> {
+  let known = queues.get(deps.db);
+  if (!known) queues.set(deps.db, known = new Map());
+  const cached = known.get(subscriber);
+  if (cached) return cached;
+  const [{ queue }] = await deps.db.query<{ queue: string }>(
+    "select darkroom.subscription_queue(p_subscriber => $1) as queue",
+    [subscriber],
+  );
+  known.set(subscriber, queue);
+  return queue;
+}
+
+/** An ack to commit: ack_event's arguments. */
+interface Ack {
+  msgId: number;
+  eventId: string;
+  attempts: number;
+}
+
+/**
+ * The batch's handled events, group-committed: those handled while an ack is in flight go
+ * together through darkroom.ack_events (one transaction).
+ */
+function acksOf(deps: RunnerDeps, def: SubscriberDefinition): GroupCommit<Ack, void> {
+  return new GroupCommit(
+    async (items) => {
+      await deps.db.query(
+        "select darkroom.ack_events(p_subscriber => $1, p_items => $2::jsonb) as n",
+        [def.subscriber, JSON.stringify(items)],
+      );
+      return items.map(() => undefined);
+    },
+    (item) =>
+      transition(deps, "ack_event", [def.subscriber, item.msgId, item.eventId, item.attempts]),
+  );
+}
+
 async function handleOne(
   deps: RunnerDeps,
   def: SubscriberDefinition,
   queue: string,
   claim: ClaimRow,
+  acks: GroupCommit<Ack, void>,
 ): Promise<Outcome> {
   const event = claim.event!;
   const log = deps.log.child({
@@ -256,7 +297,7 @@ async function handleOne(
   let failure: unknown = held.kind === "threw" ? held.error : undefined;
   if (held.kind === "done") {
     try {
-      await transition(deps, "ack_event", [def.subscriber, job.msgId, event.eventId, job.attempt]);
+      await acks.submit({ msgId: job.msgId, eventId: event.eventId, attempts: job.attempt });
       log.info("event handled", { attempt: job.attempt, durationMs: elapsed() });
       return "done";
     } catch (error) {

@@ -133,6 +133,40 @@ begin
 end
 $$;
 
+-- complete_stage for several messages of one stage in ONE transaction (a worker's group commit:
+-- the successes that finished while its previous commit was in flight). Each item is
+-- {taskId, msgId, result}; each outcome is complete_stage's, all of them commit or none (the
+-- worker then commits them one by one). Returns one row per item, in the items' order.
+create or replace function darkroom.complete_stages(
+  p_stage text,
+  p_items jsonb,
+  p_source text
+) returns table (msg_id bigint, outcome text)
+language plpgsql volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_item record;
+begin
+  -- GUARD: not an array of items: name the problem (jsonb_array_elements's own error does not).
+  if jsonb_typeof(p_items) is distinct from 'array' then
+    raise exception 'complete_stages: p_items must be a JSON array' using errcode = '22023';
+  end if;
+  for v_item in
+    select (e.item ->> 'taskId')::uuid as task_id, (e.item ->> 'msgId')::bigint as msg_id,
+           e.item -> 'result' as result
+      from jsonb_array_elements(p_items) with ordinality as e(item, ord)
+     order by e.ord
+  loop
+    msg_id := v_item.msg_id;
+    outcome := darkroom.complete_stage(v_item.task_id, p_stage, v_item.msg_id, v_item.result,
+                                       p_source);
+    return next;
+  end loop;
+end
+$$;
+
 -- Ends a task as failed at a stage: error recorded, task.failed published, message archived.
 create or replace function darkroom.fail_stage(
   p_task_id uuid,

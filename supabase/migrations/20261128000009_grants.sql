@@ -35,6 +35,7 @@ grant execute on function darkroom.create_task(text, text, jsonb, text, uuid),
 -- Worker transitions and the rate limit: service_role (and the owner) only.
 grant execute on function darkroom.begin_stage(text, bigint[], uuid[], integer),
   darkroom.complete_stage(uuid, text, bigint, jsonb, text),
+  darkroom.complete_stages(text, jsonb, text),
   darkroom.fail_stage(uuid, text, bigint, text, text, text),
   darkroom.schedule_retry(uuid, text, bigint, integer, text, text, text),
   darkroom.take_rate_limit_tokens(text, integer, integer, double precision)

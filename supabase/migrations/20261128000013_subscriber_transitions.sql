@@ -135,6 +135,31 @@ begin
 end
 $$;
 
+-- ack_event for several messages of one subscriber in ONE transaction (a worker's group
+-- commit). Each item is {msgId, eventId, attempts}; all of them commit or none (the worker then
+-- acks them one by one).
+create or replace function darkroom.ack_events(p_subscriber text, p_items jsonb) returns integer
+language plpgsql volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_queue constant text := darkroom.subscription_queue(p_subscriber);
+  v_n bigint;
+begin
+  -- GUARD: not an array of items: name the problem (jsonb_to_recordset's own error does not).
+  if jsonb_typeof(p_items) is distinct from 'array' then
+    raise exception 'ack_events: p_items must be a JSON array' using errcode = '22023';
+  end if;
+  perform darkroom._put_receipt(p_subscriber, i."eventId", 'done', i.attempts, null)
+     from jsonb_to_recordset(p_items) as i("msgId" bigint, "eventId" uuid, attempts integer);
+  select count(*) into v_n
+    from pgmq.delete(v_queue, array(
+      select i."msgId" from jsonb_to_recordset(p_items) as i("msgId" bigint))) d;
+  return v_n::integer;
+end
+$$;
+
 -- Another try after p_delay_seconds: the message becomes visible again then.
 create or replace function darkroom.retry_event(
   p_subscriber text,
@@ -175,11 +200,12 @@ $$;
 revoke all on function darkroom.inevent(public.events), darkroom.subscription_queue(text),
   darkroom._put_receipt(text, uuid, text, integer, text),
   darkroom.claim_events(text, bigint[], uuid[], integer[], integer),
-  darkroom.ack_event(text, bigint, uuid, integer), darkroom.retry_event(text, bigint, integer),
-  darkroom.fail_event(text, bigint, uuid, integer, text)
+  darkroom.ack_event(text, bigint, uuid, integer), darkroom.ack_events(text, jsonb),
+  darkroom.retry_event(text, bigint, integer), darkroom.fail_event(text, bigint, uuid, integer, text)
   from public, anon, authenticated;
 grant execute on function darkroom.claim_events(text, bigint[], uuid[], integer[], integer),
-  darkroom.ack_event(text, bigint, uuid, integer), darkroom.retry_event(text, bigint, integer),
+  darkroom.ack_event(text, bigint, uuid, integer), darkroom.ack_events(text, jsonb),
+  darkroom.retry_event(text, bigint, integer),
   darkroom.fail_event(text, bigint, uuid, integer, text), darkroom.subscription_queue(text)
   to service_role;
 grant select on darkroom.event_receipts to service_role;

@@ -278,6 +278,88 @@ test("runStageBatch() retries, as internal, a result complete_stage refuses, and
   assert.equal((await messagesIn(db, "image_download")).length, 1, "the message stays");
 });
 
+/** `db`, with the text of every statement sent through it kept in `seen`. */
+function spyOn(db: Db): { db: Db; seen: string[] } {
+  const seen: string[] = [];
+  const spy = new Proxy(db, {
+    get(target, prop) {
+      if (prop === "query") {
+        return (sql: string, params?: unknown[]) => (seen.push(sql), target.query(sql, params));
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: spy, seen };
+}
+
+/** A download stage whose jobs all finish together, once `n` of them have started. */
+function togetherStage(n: number, result: (job: StageJob) => StageResults["download"]) {
+  let started = 0;
+  let release!: () => void;
+  const all = new Promise<void>((r) => release = r);
+  return downloadStage(async (job) => {
+    if (++started === n) release();
+    await all;
+    return result(job);
+  });
+}
+
+test("runStageBatch() commits the successes that finish together in one complete_stages call", async (db) => {
+  const tasks = await Promise.all(
+    [1, 2, 3, 4].map((i) => createTask(db, { imageUrl: `http://example.com/group-${i}.jpg` })),
+  );
+  const spy = spyOn(db);
+  const stage = { ...togetherStage(4, () => DOWNLOADED), concurrency: 4 };
+  const summary = await runStageBatch(deps(spy.db), stage);
+  assert.deepEqual(counts(summary), { ...EMPTY, read: 4, advanced: 4 });
+  const commits = spy.seen.filter((sql) => /darkroom\.complete_stages?\(/.test(sql));
+  assert.ok(commits.some((sql) => sql.includes("complete_stages(")), "a group commit ran");
+  assert.ok(commits.length <= 2, `${commits.length} commit statements for 4 messages`);
+  for (const { taskId } of tasks) {
+    assert.equal((await getTask(db, taskId))?.stage, "metadata");
+    assert.deepEqual(await eventTypes(db, taskId), ["task.created", "image.downloaded"]);
+  }
+  assert.deepEqual(await messagesIn(db, "image_download"), []);
+  assert.equal((await messagesIn(db, "metadata_processing")).length, 4);
+});
+
+test("runStageBatch() commits a group one by one when one result is refused: only that one retries", async (db) => {
+  const tasks = await Promise.all(
+    [1, 2, 3, 4].map((i) => createTask(db, { imageUrl: `http://example.com/mixed-${i}.jpg` })),
+  );
+  const bad = tasks[2].taskId;
+  const stage = {
+    ...togetherStage(
+      4,
+      (job) => job.taskId === bad ? { ...DOWNLOADED, sha256: "not-hex" } : DOWNLOADED,
+    ),
+    concurrency: 4,
+  };
+  const summary = await runStageBatch(deps(db), stage);
+  assert.deepEqual(counts(summary), { ...EMPTY, read: 4, advanced: 3, retried: 1 });
+  for (const { taskId } of tasks) {
+    const task = await getTask(db, taskId);
+    if (taskId === bad) {
+      assert.equal(task?.stage, "download");
+      assert.equal(task?.image, null);
+      assert.deepEqual(await eventTypes(db, taskId), ["task.created", "task.retry_scheduled"]);
+    } else {
+      assert.equal(task?.stage, "metadata");
+      assert.deepEqual(await eventTypes(db, taskId), ["task.created", "image.downloaded"]);
+    }
+  }
+  assert.deepEqual((await messagesIn(db, "image_download")).map((m) => m.task_id), [bad]);
+  assert.equal((await messagesIn(db, "metadata_processing")).length, 3);
+});
+
+test("darkroom.complete_stages() refuses items that are not a JSON array, naming p_items", async (db) => {
+  await assert.rejects(
+    db.query("select * from darkroom.complete_stages('download', '{}'::jsonb, 'download-worker')"),
+    /p_items must be a JSON array/,
+  );
+});
+
 // ---- the worker handler -------------------------------------------------------------------
 
 const verifier = new JwtVerifier({ secret: DEV_JWT_SECRET });

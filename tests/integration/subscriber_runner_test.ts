@@ -103,6 +103,50 @@ Deno.test({
         },
       );
 
+      await t.step("events handled together are acked in one ack_events call", async () => {
+        seen.length = 0;
+        for (let i = 0; i < 4; i++) await publish(db, task.taskId, "task.cancelled", { i });
+        const sql: string[] = [];
+        const spy = new Proxy(db, {
+          get(target, prop) {
+            if (prop === "query") {
+              return (
+                text: string,
+                params?: unknown[],
+              ) => (sql.push(text), target.query(text, params));
+            }
+            const value = Reflect.get(target, prop, target);
+            return typeof value === "function" ? value.bind(target) : value;
+          },
+        });
+        let started = 0;
+        let release!: () => void;
+        const all = new Promise<void>((r) => release = r);
+        const together: SubscriberDefinition = {
+          ...def,
+          concurrency: 4,
+          handle: async (job) => {
+            if (++started === 4) release();
+            await all;
+            seen.push(job.event.eventId);
+          },
+        };
+        const [summary] = await runUntilIdle({ ...deps, db: spy }, together);
+        assert.equal(summary.done, 4);
+        const acks = sql.filter((text) => /darkroom\.ack_events?\(/.test(text));
+        assert.ok(acks.some((text) => text.includes("ack_events(")), "a group ack ran");
+        assert.ok(acks.length <= 2, `${acks.length} ack statements for 4 events`);
+        const [{ n, left }] = await db.query<{ n: number; left: number }>(
+          `select (select count(*)::integer from darkroom.event_receipts r
+                    where r.subscription = 'counter' and r.status = 'done'
+                      and r.event_id = any($1::uuid[])) as n,
+                  (select count(*)::integer from pgmq.q_evt_counter) as left`,
+          [seen],
+        );
+        assert.equal(n, 4, "a done receipt for each");
+        assert.equal(left, 0, "every message deleted");
+      });
+
       await t.step("a transient failure is retried, then succeeds; tries are read_ct", async () => {
         seen.length = 0;
         const tries: number[] = [];
