@@ -1,7 +1,8 @@
 /**
  * @module scheduler — stands in for pg_cron + pg_net: calls each worker function's handler,
- * in-process, with the service_role key. A worker that found work is called again at once
- * (draining its queue); an idle one is polled every `idlePollMs`, backing off (doubling) up to
+ * in-process, with the service_role key. A worker that read a full batch is called again at once
+ * (draining its queue); one that read a short batch (its answer's `more: false`) waits for a
+ * wake-up or the short poll; an idle one is polled every `idlePollMs`, backing off (doubling) up to
  * `maxIdlePollMs` while it keeps finding nothing, or woken sooner. Work started in this process
  * (the api queued a task, a stage handed on to the next, events were written) wakes its worker at
  * once; the poll only finds what nothing woke for: retries coming due, messages whose visibility
@@ -111,7 +112,10 @@ export class Scheduler {
           this.#opts.onProgress?.(w.name);
           for (const next of w.wakes ?? []) this.wake(next);
           idleDelay = idle;
-          continue; // drain: there may be more
+          // Drain: a full batch says there may be more. A short one emptied the queue for now:
+          // wait for news (a wake-up, or the short poll) instead of reading it empty again.
+          if (body.more !== false) continue;
+          delay = idle;
         } else {
           idleDelay = Math.min(maxIdle, idleDelay * 2); // nothing found: poll less often
         }

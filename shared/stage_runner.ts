@@ -131,6 +131,11 @@ export interface BatchSummary {
   released: number;
   /** Messages given back for later by a {@linkcode StageWait}: no try spent. */
   deferred: number;
+  /**
+   * A full batch was read: more may be waiting, so call again at once. Otherwise the queue
+   * had no more for now, and a scheduler may wait for news (local/scheduler.ts).
+   */
+  more: boolean;
   durationMs: number;
 }
 
@@ -162,6 +167,7 @@ export async function runStageBatch<S extends Stage>(
     errors: 0,
     released: 0,
     deferred: 0,
+    more: false,
     durationMs: 0,
   };
   const vtSeconds = def.visibilityTimeoutSeconds ?? 60;
@@ -180,6 +186,7 @@ export async function runStageBatch<S extends Stage>(
     def.batchSize ?? 8,
   );
   summary.read = batch.read;
+  summary.more = batch.read >= (def.batchSize ?? 8);
   summary.ignored = batch.malformed;
   const valid = batch.messages;
   if (deps.stopSignal?.aborted) {

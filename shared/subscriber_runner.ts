@@ -77,6 +77,11 @@ export interface SubscriberSummary {
   errors: number;
   /** Messages given back (visible at once) because the worker was stopping. */
   released: number;
+  /**
+   * A full batch was read: more may be waiting, so call again at once. Otherwise the queue
+   * had no more for now, and a scheduler may wait for news (local/scheduler.ts).
+   */
+  more: boolean;
   durationMs: number;
 }
 
@@ -105,6 +110,7 @@ export async function runSubscriberBatch(
     ignored: 0,
     errors: 0,
     released: 0,
+    more: false,
     durationMs: 0,
   };
   const finish = () => {
@@ -122,6 +128,7 @@ export async function runSubscriberBatch(
     def.batchSize ?? 16,
   );
   summary.read = batch.read;
+  summary.more = batch.read >= (def.batchSize ?? 16);
   summary.ignored = batch.malformed;
   if (deps.stopSignal?.aborted) {
     // Stopped while reading: give the batch back unclaimed.

@@ -79,7 +79,7 @@ function downloadStage(
 
 const deps = (db: Db, maxAttempts = 3) => ({ db, log: silentLogger, maxAttempts });
 
-const EMPTY: Omit<BatchSummary, "worker" | "queue" | "durationMs"> = {
+const EMPTY: Omit<BatchSummary, "worker" | "queue" | "durationMs" | "more"> = {
   read: 0,
   advanced: 0,
   completed: 0,
@@ -93,7 +93,7 @@ const EMPTY: Omit<BatchSummary, "worker" | "queue" | "durationMs"> = {
 
 /** The summary's counts, without the timing. */
 function counts(s: BatchSummary) {
-  const { worker: _w, queue: _q, durationMs: _d, ...rest } = s;
+  const { worker: _w, queue: _q, durationMs: _d, more: _m, ...rest } = s;
   return rest;
 }
 
@@ -122,6 +122,7 @@ test("runStageBatch() advances every task of the batch to the next stage", async
   assert.equal(summary.worker, "download-worker");
   assert.equal(summary.queue, "image_download");
   assert.deepEqual(counts(summary), { ...EMPTY, read: 3, advanced: 3 });
+  assert.equal(summary.more, false, "3 of a batch of 8: the queue had no more");
 
   const ids = tasks.map((c) => c.taskId).sort();
   assert.deepEqual(stage.jobs.map((j) => j.taskId).sort(), ids, "run() got each task once");
@@ -141,6 +142,17 @@ test("runStageBatch() advances every task of the batch to the next stage", async
   }
   assert.deepEqual(await messagesIn(db, "image_download"), []);
   assert.deepEqual((await messagesIn(db, "metadata_processing")).map((m) => m.task_id).sort(), ids);
+});
+
+test("runStageBatch() says more may be waiting after a full batch, and not after a short one", async (db) => {
+  for (const i of [1, 2, 3]) await createTask(db, { imageUrl: `http://example.com/more-${i}.jpg` });
+  const stage = { ...downloadStage(), batchSize: 2 };
+  const first = await runStageBatch(deps(db), stage);
+  assert.equal(first.read, 2);
+  assert.equal(first.more, true);
+  const second = await runStageBatch(deps(db), stage);
+  assert.equal(second.read, 1);
+  assert.equal(second.more, false);
 });
 
 test("runStageBatch() reports completed for a task at its last stage", async (db) => {

@@ -92,6 +92,8 @@ Deno.test({
           assert.equal(seen.length, 100);
           assert.equal(new Set(seen).size, 100, "each event once");
           assert.ok(summaries.every((s) => s.read <= 7), "batches of batchSize");
+          assert.ok(summaries.slice(0, -1).every((s) => s.more), "a full batch: more may wait");
+          assert.equal(summaries.at(-1)!.more, false, "the short last batch emptied the queue");
           await new Queue(db, "evt_counter").send(first.m);
           const again = await runUntilIdle(deps, def);
           assert.equal(total(again, "ignored"), 1);

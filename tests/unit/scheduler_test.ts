@@ -149,3 +149,54 @@ Deno.test("wakeDelayMs gathers the wake-ups of a burst into few calls", async ()
   assert.ok(g >= 1, "woken at all");
   assert.ok(g * 3 <= e, `gathered ${g} calls, eager ${e}`);
 });
+
+Deno.test("a full batch is read again at once; a short one (more: false) waits for a wake-up", async () => {
+  // The queue holds 7 messages; each call reads up to 3.
+  let queued = 7;
+  const reads: number[] = [];
+  const scheduler = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 60_000, // no poll: only draining and wake-ups call again
+    workers: [{
+      name: "w",
+      handler: () => {
+        const read = Math.min(3, queued);
+        queued -= read;
+        reads.push(read);
+        return Promise.resolve(Response.json({ read, more: read === 3 }));
+      },
+    }],
+  });
+  scheduler.start();
+  await sleep(100);
+  assert.deepEqual(reads, [3, 3, 1], "drained full batches, stopped after the short one");
+  queued = 2;
+  scheduler.wake("w");
+  await sleep(100);
+  assert.deepEqual(reads, [3, 3, 1, 2], "the wake-up read the rest, and nothing empty after");
+  await scheduler.stop();
+});
+
+Deno.test("an answer without `more` drains as before: called again until it reads nothing", async () => {
+  let queued = 5;
+  const reads: number[] = [];
+  const scheduler = new Scheduler({
+    serviceRoleKey: "k",
+    log,
+    idlePollMs: 60_000,
+    workers: [{
+      name: "w",
+      handler: () => {
+        const read = Math.min(2, queued);
+        queued -= read;
+        reads.push(read);
+        return Promise.resolve(Response.json({ read }));
+      },
+    }],
+  });
+  scheduler.start();
+  await sleep(100);
+  await scheduler.stop();
+  assert.deepEqual(reads, [2, 2, 1, 0]);
+});
