@@ -44,6 +44,25 @@ export function cursorFor(snapshots: Snapshot[]): Cursor {
   return { tx: String(xmin), seq: 0 };
 }
 
+/** How long row changes stay logged after the last {@linkcode keepLogging}. */
+export const LISTEN_LEASE_SECONDS = 60;
+
+/**
+ * Row changes are logged only while someone listens (the trigger reads `_realtime.listening`):
+ * keeps them logged for {@linkcode LISTEN_LEASE_SECONDS} more. Called when a channel with
+ * postgres_changes bindings joins, and every few seconds while one is joined. Several platform
+ * processes on one database share the lease; it lapses on its own when the last one stops.
+ */
+export async function keepLogging(db: Db): Promise<void> {
+  await db.query(
+    `insert into _realtime.listening (id, until)
+     values (true, now() + make_interval(secs => $1))
+     on conflict (id) do update set until = excluded.until
+      where _realtime.listening.until < excluded.until`,
+    [LISTEN_LEASE_SECONDS],
+  );
+}
+
 /** The current snapshot, taken when a channel joins: it gets no change committed before. */
 export async function currentSnapshot(db: Db): Promise<Snapshot> {
   const [row] = await db.query<{ snap: string }>("select pg_current_snapshot()::text as snap");

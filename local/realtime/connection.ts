@@ -11,7 +11,7 @@ import type { Catalog } from "./catalog.ts";
 import type { Snapshot } from "./change_log.ts";
 import { Channel } from "./channel.ts";
 import { decode, encode, type PhxMessage, reply, type Vsn } from "./protocol.ts";
-import { parseBindings } from "./subscription.ts";
+import { type Binding, parseBindings } from "./subscription.ts";
 import { checkToken, type TokenRefusal } from "./token.ts";
 
 /** What a connection needs from the server. */
@@ -21,6 +21,8 @@ export interface ConnectionDeps {
   catalog(): Promise<Catalog>;
   /** The database's current snapshot (see change_log.ts `currentSnapshot`). */
   snapshot(): Promise<Snapshot>;
+  /** Makes sure row changes are logged from now on (change_log.ts `keepLogging`). */
+  listen(): Promise<void>;
   /** Whether the policies let `caller` read broadcasts of `topic` (broadcast.ts `mayReadTopic`). */
   mayRead(caller: Caller, topic: string): Promise<boolean>;
   /** Called when the set of listening channels may have changed. */
@@ -129,19 +131,22 @@ export class Connection {
     }
     const isPrivate = config.private === true;
     const subTopic = msg.topic.slice("realtime:".length);
-    let catalog: Catalog;
+    let bindings: Binding[];
     let since: Snapshot;
     try {
       if (isPrivate && !(await this.#deps.mayRead(check.caller, subTopic))) {
         this.#deps.log.info("realtime join refused", { topic: msg.topic, role: check.caller.role });
         return this.send(reply(msg, "error", { reason: `Unauthorized: ${unreadable(subTopic)}` }));
       }
-      [catalog, since] = await Promise.all([this.#deps.catalog(), this.#deps.snapshot()]);
+      bindings = parseBindings(config.postgres_changes, await this.#deps.catalog());
+      // Changes are logged only while someone listens: from before the snapshot the channel
+      // reads from, so none made after its join is missed.
+      if (bindings.some((b) => b.error === null)) await this.#deps.listen();
+      since = await this.#deps.snapshot();
     } catch (err) {
       this.#deps.log.error("realtime join failed", { err, topic: msg.topic });
       return this.send(reply(msg, "error", { reason: "Unknown Error on Channel" }));
     }
-    const bindings = parseBindings(config.postgres_changes, catalog);
     const channel = new Channel({
       topic: msg.topic,
       joinRef: msg.joinRef ?? msg.ref,

@@ -22,6 +22,8 @@ import {
   currentSnapshot,
   type Cursor,
   cursorFor,
+  keepLogging,
+  LISTEN_LEASE_SECONDS,
   pruneChanges,
   readChanges,
 } from "./change_log.ts";
@@ -77,6 +79,8 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
   let messagesCursor: Cursor | null = null;
   let messageLog: Promise<boolean> | null = null;
   let lastPrune = 0;
+  /** When the logging lease was last renewed (Date.now()). */
+  let lastLease = 0;
   let pruning: Promise<void> = Promise.resolve();
   let closed = false;
 
@@ -110,6 +114,11 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     return pruning;
   };
 
+  const listen = async (): Promise<void> => {
+    await keepLogging(db);
+    lastLease = Date.now();
+  };
+
   const expireTokens = () => {
     const now = Date.now() / 1000;
     for (const conn of connections) {
@@ -126,6 +135,8 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       changesCursor = null;
       return;
     }
+    // Keep the change log on while channels listen: renewed at a sixth of the lease.
+    if (Date.now() - lastLease >= (LISTEN_LEASE_SECONDS * 1000) / 6) await listen();
     changesCursor ??= cursorFor(channels.map((ch) => ch.since));
     for (let page = 0; page < MAX_PAGES_PER_POLL; page++) {
       const read = await readChanges(db, changesCursor, PAGE);
@@ -194,6 +205,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
       log,
       catalog: getCatalog,
       snapshot: () => currentSnapshot(db),
+      listen,
       mayRead: (caller, topic) => mayReadTopic(db, caller, topic),
       onChannelsChanged,
     });
@@ -212,7 +224,7 @@ export function createRealtime(opts: RealtimeOptions): Realtime {
     wake() {
       if (closed) return;
       poller.wake();
-      // Changes are logged whether or not anyone listens: keep the log short regardless.
+      // Changes logged for listeners that have left: keep the log short regardless.
       void prune();
     },
     async close() {

@@ -26,6 +26,16 @@ create table if not exists _realtime.changes (
 create index if not exists changes_tx_id_seq_idx on _realtime.changes (tx_id, seq);
 create index if not exists changes_commit_ts_idx on _realtime.changes (commit_ts);
 
+-- Whether anyone listens: the local Realtime server keeps `until` in the future while a channel
+-- with postgres_changes bindings is joined (local/realtime/change_log.ts keepLogging). Without a
+-- listener nothing is logged, as Supabase's Realtime decodes the WAL only for its subscribers:
+-- the log would cost every write a row nobody reads.
+create table if not exists _realtime.listening (
+  id boolean primary key default true,
+  until timestamptz not null,
+  constraint one_row check (id)
+);
+
 -- Logs one row change. TG_ARGV[0] names the primary key column (kept in old_record).
 create or replace function _realtime.log_change() returns trigger
 language plpgsql
@@ -35,6 +45,10 @@ as $$
 declare
   v_pk text := TG_ARGV[0];
 begin
+  -- GUARD: nobody listens to postgres_changes (no live lease): nothing to log.
+  if not exists (select 1 from _realtime.listening l where l.until > now()) then
+    return null;
+  end if;
   insert into _realtime.changes (schema_name, table_name, type, record, old_record)
   values (
     TG_TABLE_SCHEMA,

@@ -549,3 +549,68 @@ Deno.test("parseFilter() and matchesFilter() compare by column type", () => {
   assert.throws(() => parseFilter("seq=like.1", columns), /not supported/);
   assert.throws(() => parseFilter("seq", columns), /Error parsing/);
 });
+
+Deno.test({
+  name: "row changes are logged only while a postgres_changes channel listens",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const tdb = await openTestDb();
+    const server = await startRealtimeServer(tdb.db);
+    const anon = await signJwt({ role: "anon" }, secret, "1h");
+    const service = await signJwt({ role: "service_role" }, secret, "1h");
+    const client = createClient(server.url, anon, {
+      accessToken: () => Promise.resolve(service),
+    });
+    await client.realtime.setAuth();
+    const logged = async () => {
+      const [{ n }] = await tdb.db.query<{ n: number }>(
+        "select count(*)::integer as n from _realtime.changes",
+      );
+      return n;
+    };
+    const createTask = async () => {
+      const [row] = await tdb.db.query<{ task_id: string }>(
+        "select task_id from darkroom.create_task(p_image_url => $1)",
+        ["http://e.com/logged.jpg"],
+      );
+      server.realtime.wake();
+      return row.task_id;
+    };
+    const join = (channel: ReturnType<typeof client.channel>) =>
+      within(
+        new Promise<string>((resolve) => channel.subscribe((status) => resolve(status))),
+        "subscribe",
+      );
+    try {
+      await createTask();
+      assert.equal(await logged(), 0, "nobody listens: nothing logged");
+
+      // A channel without postgres_changes bindings (broadcast) does not turn logging on.
+      assert.equal(await join(client.channel(`b-${crypto.randomUUID()}`)), "SUBSCRIBED");
+      await createTask();
+      assert.equal(await logged(), 0, "a broadcast channel is no listener");
+
+      const got: Json[] = [];
+      const listener = client.channel(`pc-${crypto.randomUUID()}`)
+        .on("postgres_changes", { event: "INSERT", schema: "public", table: "tasks" }, (p) => {
+          got.push(p);
+        });
+      assert.equal(await join(listener), "SUBSCRIBED");
+      const id = await createTask();
+      await until(() => got.some((p) => p.new?.id === id), "the insert, once listened to");
+      assert.ok(await logged() > 0, "logged while listened to");
+
+      // The lease lapses when no server renews it (every listener gone): logging stops.
+      await client.removeAllChannels();
+      await tdb.db.query("update _realtime.listening set until = now() - interval '1 second'");
+      const before = await logged();
+      await createTask();
+      assert.equal(await logged(), before, "the lease lapsed: nothing more logged");
+    } finally {
+      await client.removeAllChannels();
+      await server.close();
+      await tdb.close();
+    }
+  },
+});
