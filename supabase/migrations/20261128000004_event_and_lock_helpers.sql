@@ -8,13 +8,20 @@ create or replace function darkroom.publish_event(
   p_source text,
   p_payload jsonb
 ) returns public.events
-language sql volatile
+language plpgsql volatile
 set search_path = ''
 as $$
+declare
+  v_event public.events;
+begin
+  -- plpgsql, not sql: a sql function with SET is never inlined and plans its insert on every
+  -- call; plpgsql keeps the plan for the session (every stage commit publishes through here).
   insert into public.events (event_type, task_id, trace_id, owner, source, payload)
   values (p_event_type, p_task.id, p_task.trace_id, p_task.owner, p_source,
           coalesce(p_payload, '{}'::jsonb))
-  returning *
+  returning * into v_event;
+  return v_event;
+end
 $$;
 
 -- Milliseconds between two instants.

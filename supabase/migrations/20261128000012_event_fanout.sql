@@ -69,15 +69,19 @@ $$;
 
 -- The queues of the enabled subscriptions that take `p_event_type`.
 create or replace function darkroom.subscriber_queues(p_event_type text) returns setof text
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-  select s.queue from darkroom.subscriptions s
-   where s.enabled
-     and (s.every_event or exists (
-       select 1 from darkroom.subscription_event_types t
-        where t.subscription = s.name and t.event_type = p_event_type))
-   order by s.name
+begin
+  -- plpgsql, not sql: its plan is kept for the session (the fan-out asks on every event).
+  return query
+    select s.queue from darkroom.subscriptions s
+     where s.enabled
+       and (s.every_event or exists (
+         select 1 from darkroom.subscription_event_types t
+          where t.subscription = s.name and t.event_type = p_event_type))
+     order by s.name;
+end
 $$;
 
 -- security definer: the insert may come from any role's transition (create_task runs for
