@@ -54,6 +54,28 @@ export async function forEachLimited<T>(
   await Promise.all(lanes);
 }
 
+/** A time budget: `signal` aborts after `ms`; `clear()` ends the timer once the work is done. */
+export interface TimeoutSignal {
+  signal: AbortSignal;
+  clear(): void;
+}
+
+/**
+ * AbortSignal.timeout(ms), with a timer that can be cleared. A pending AbortSignal.timeout
+ * keeps its signal, and what listens to it (a fetch's abort handler, AbortSignal.any's
+ * dependents), alive until it fires: at a hundred jobs a second with budgets of 30-60 s, that is
+ * thousands of finished jobs' state held, and the heap grew with the backlog. Aborts with the
+ * same TimeoutError DOMException.
+ */
+export function timeoutSignal(ms: number): TimeoutSignal {
+  const ctl = new AbortController();
+  const timer = setTimeout(
+    () => ctl.abort(new DOMException("Signal timed out.", "TimeoutError")),
+    ms,
+  );
+  return { signal: ctl.signal, clear: () => clearTimeout(timer) };
+}
+
 /** A message kept hidden while its job runs; see {@linkcode holdMessage}. */
 export interface Hold {
   /** Stops extending; resolves once no extension is in flight (so none lands after it). */

@@ -14,6 +14,7 @@ import {
   releaseMessage,
   runHeld,
   type StopOptions,
+  timeoutSignal,
 } from "./batch.ts";
 import { type Stage, STAGE_QUEUES, type StageResults } from "./stages.ts";
 import { decideRetry } from "./retry_policy.ts";
@@ -291,7 +292,8 @@ async function handleOne<S extends Stage>(
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   log.debug("stage started", { attempt: claim.attempt });
-  const budget = AbortSignal.timeout(def.timeoutMs ?? 45_000);
+  const timeout = timeoutSignal(def.timeoutMs ?? 45_000);
+  const budget = timeout.signal;
   const held = await runHeld(
     {
       db: deps.db,
@@ -312,7 +314,7 @@ async function handleOne<S extends Stage>(
         log,
         signal: deadline ? AbortSignal.any([budget, deadline]) : budget,
       }),
-  );
+  ).finally(timeout.clear);
   if (held.kind === "released") return "released";
   let failure: unknown = held.kind === "threw" ? held.error : undefined;
   if (held.kind === "done") {

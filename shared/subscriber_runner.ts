@@ -6,7 +6,14 @@
  * through the SQL functions: ack, retry with backoff, or archive with the error. A subscriber
  * never changes task state.
  */
-import { forEachLimited, GroupCommit, readBatch, releaseMessage, runHeld } from "./batch.ts";
+import {
+  forEachLimited,
+  GroupCommit,
+  readBatch,
+  releaseMessage,
+  runHeld,
+  timeoutSignal,
+} from "./batch.ts";
 import { StageError } from "./errors.ts";
 import type { INEvent } from "./events.ts";
 import type { Logger } from "./log.ts";
@@ -186,7 +193,8 @@ async function handleAll(
   claims: ClaimRow[],
 ): Promise<boolean> {
   const started = performance.now();
-  const signal = AbortSignal.timeout(def.timeoutMs ?? 30_000);
+  const timeout = timeoutSignal(def.timeoutMs ?? 30_000);
+  const signal = timeout.signal;
   const jobs = claims.map((claim): EventJob => ({
     msgId: Number(claim.msg_id),
     attempt: claim.attempt,
@@ -215,6 +223,8 @@ async function handleAll(
       err: error,
     });
     return false;
+  } finally {
+    timeout.clear();
   }
 }
 
@@ -276,7 +286,8 @@ async function handleOne(
     subscriber: def.subscriber,
     msgId: Number(claim.msg_id),
   });
-  const budget = AbortSignal.timeout(def.timeoutMs ?? 30_000);
+  const timeout = timeoutSignal(def.timeoutMs ?? 30_000);
+  const budget = timeout.signal;
   const job: EventJob = {
     msgId: Number(claim.msg_id),
     attempt: claim.attempt,
@@ -299,7 +310,7 @@ async function handleOne(
     deps,
     (deadline) =>
       def.handle(deadline ? { ...job, signal: AbortSignal.any([budget, deadline]) } : job),
-  );
+  ).finally(timeout.clear);
   if (held.kind === "released") return "released";
   let failure: unknown = held.kind === "threw" ? held.error : undefined;
   if (held.kind === "done") {

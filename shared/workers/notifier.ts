@@ -10,6 +10,7 @@ import type { Queryable } from "../db.ts";
 import { StageError, type TaskErrorCode } from "../errors.ts";
 import { assertUrlAllowed, type Resolver } from "../net/address_policy.ts";
 import { parseRetryAfter } from "../net/retry_after.ts";
+import { timeoutSignal } from "../batch.ts";
 import type { EventJob, SubscriberDefinition } from "../subscriber_runner.ts";
 
 /** What the notifier needs. */
@@ -109,6 +110,7 @@ export function notifierSubscriber(opts: NotifierOptions): SubscriberDefinition 
       const sentAt = new Date();
       const signature = new Webhook(opts.secret).sign(job.event.eventId, sentAt, body);
       let res: Response;
+      const timeout = timeoutSignal(opts.timeoutMs ?? 10_000);
       try {
         res = await (opts.fetch ?? globalThis.fetch)(url, {
           method: "POST",
@@ -122,7 +124,7 @@ export function notifierSubscriber(opts: NotifierOptions): SubscriberDefinition 
             "webhook-signature": signature,
           },
           body,
-          signal: AbortSignal.any([job.signal, AbortSignal.timeout(opts.timeoutMs ?? 10_000)]),
+          signal: AbortSignal.any([job.signal, timeout.signal]),
         });
         await res.body?.cancel();
       } catch (err) {
@@ -130,6 +132,8 @@ export function notifierSubscriber(opts: NotifierOptions): SubscriberDefinition 
         throw timedOut
           ? fail("timeout", "Cannot deliver webhook: timed out", true, { cause: err })
           : fail("http_status", "Cannot deliver webhook: connection failed", true, { cause: err });
+      } finally {
+        timeout.clear();
       }
       if (res.status < 200 || res.status > 299) {
         const redirect = res.status >= 300 && res.status < 400
