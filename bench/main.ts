@@ -181,6 +181,11 @@ interface Proc {
   stop(): Promise<void>;
 }
 
+/** The V8 flags of `deno task start` (deno.json): the bench runs the platform as a user does. */
+const START_V8_FLAGS = (JSON.parse(
+  await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+).tasks.start as string).split(/\s+/).filter((a) => a.startsWith("--v8-flags="));
+
 async function startProc(workerConcurrency: number, cpuProfDir?: string): Promise<Proc> {
   const env: Record<string, string> = {
     PORT: "0",
@@ -196,6 +201,7 @@ async function startProc(workerConcurrency: number, cpuProfDir?: string): Promis
     args: [
       "run",
       "-A",
+      ...START_V8_FLAGS,
       ...(cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`] : []),
       new URL("./platform_proc.ts", import.meta.url).pathname,
     ],
@@ -503,7 +509,9 @@ async function save(complete: boolean) {
     n: N,
     images: args.images,
     platform: "local/platform.ts in a subprocess (bench/platform_proc.ts), AI_PROVIDER=local, " +
-      `LOG_LEVEL=${args["log-level"]}`,
+      `LOG_LEVEL=${args["log-level"]}, ${
+        START_V8_FLAGS.join(" ") || "no V8 flags"
+      } (as deno task start)`,
     machine: {
       cpus: navigator.hardwareConcurrency,
       cpuModel: (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1] ??
