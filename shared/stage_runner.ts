@@ -172,6 +172,7 @@ export async function runStageBatch<S extends Stage>(
     durationMs: 0,
   };
   const vtSeconds = def.visibilityTimeoutSeconds ?? 60;
+  const batchSize = def.batchSize ?? 8;
   const finish = () => {
     summary.durationMs = Math.round(performance.now() - started);
     return summary;
@@ -184,10 +185,10 @@ export async function runStageBatch<S extends Stage>(
     queueName,
     "taskId",
     vtSeconds,
-    def.batchSize ?? 8,
+    batchSize,
   );
   summary.read = batch.read;
-  summary.more = batch.read >= (def.batchSize ?? 8);
+  summary.more = batch.read >= batchSize;
   summary.ignored = batch.malformed;
   const valid = batch.messages;
   if (deps.stopSignal?.aborted) {

@@ -126,16 +126,17 @@ export async function runSubscriberBatch(
   };
   // Stopping: read nothing more.
   if (deps.stopSignal?.aborted) return finish();
+  const batchSize = def.batchSize ?? 16;
   const batch = await readBatch<SubscriberMessage>(
     deps.db,
     deps.log,
     queue,
     "eventId",
     def.visibilityTimeoutSeconds ?? 60,
-    def.batchSize ?? 16,
+    batchSize,
   );
   summary.read = batch.read;
-  summary.more = batch.read >= (def.batchSize ?? 16);
+  summary.more = batch.read >= batchSize;
   summary.ignored = batch.malformed;
   if (deps.stopSignal?.aborted) {
     // Stopped while reading: give the batch back unclaimed.

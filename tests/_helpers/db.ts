@@ -100,3 +100,21 @@ export async function asRole<T>(
     return err;
   }
 }
+
+/**
+ * `db`, with the text of every statement sent through its `query` kept in `seen` (in order): to
+ * count the round trips a runner makes. Everything else goes to `db` unchanged.
+ */
+export function recordingDb<D extends Queryable>(db: D): { db: D; seen: string[] } {
+  const seen: string[] = [];
+  const spy = new Proxy(db, {
+    get(target, prop) {
+      if (prop === "query") {
+        return (sql: string, params?: unknown[]) => (seen.push(sql), target.query(sql, params));
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  return { db: spy, seen };
+}

@@ -3,7 +3,7 @@
 // or throws a StageError, as the real stages do. One database for the file; each test empties
 // the stage queues first and creates its own tasks.
 import assert from "node:assert/strict";
-import { ENGINE, openTestDb, purgeStageQueues, type TestDb } from "../_helpers/db.ts";
+import { ENGINE, openTestDb, purgeStageQueues, recordingDb, type TestDb } from "../_helpers/db.ts";
 import { bootstrapDatabase } from "../../local/bootstrap.ts";
 import { PGliteDb } from "../../local/pglite_db.ts";
 import { JwtVerifier, signJwt } from "../../shared/auth.ts";
@@ -290,21 +290,6 @@ test("runStageBatch() retries, as internal, a result complete_stage refuses, and
   assert.equal((await messagesIn(db, "image_download")).length, 1, "the message stays");
 });
 
-/** `db`, with the text of every statement sent through it kept in `seen`. */
-function spyOn(db: Db): { db: Db; seen: string[] } {
-  const seen: string[] = [];
-  const spy = new Proxy(db, {
-    get(target, prop) {
-      if (prop === "query") {
-        return (sql: string, params?: unknown[]) => (seen.push(sql), target.query(sql, params));
-      }
-      const value = Reflect.get(target, prop, target);
-      return typeof value === "function" ? value.bind(target) : value;
-    },
-  });
-  return { db: spy, seen };
-}
-
 /** A download stage whose jobs all finish together, once `n` of them have started. */
 function togetherStage(n: number, result: (job: StageJob) => StageResults["download"]) {
   let started = 0;
@@ -321,7 +306,7 @@ test("runStageBatch() commits the successes that finish together in one complete
   const tasks = await Promise.all(
     [1, 2, 3, 4].map((i) => createTask(db, { imageUrl: `http://example.com/group-${i}.jpg` })),
   );
-  const spy = spyOn(db);
+  const spy = recordingDb(db);
   const stage = { ...togetherStage(4, () => DOWNLOADED), concurrency: 4 };
   const summary = await runStageBatch(deps(spy.db), stage);
   assert.deepEqual(counts(summary), { ...EMPTY, read: 4, advanced: 4 });

@@ -18,7 +18,7 @@ import {
 } from "../../shared/subscriber_runner.ts";
 import { createTask } from "../../shared/tasks.ts";
 import { createSubscriberHandler } from "../../shared/workers/handler.ts";
-import { openTestDb } from "../_helpers/db.ts";
+import { openTestDb, recordingDb } from "../_helpers/db.ts";
 
 async function subscribe(db: Queryable, name: string, type: string) {
   await db.query(
@@ -108,19 +108,7 @@ Deno.test({
       await t.step("events handled together are acked in one ack_events call", async () => {
         seen.length = 0;
         for (let i = 0; i < 4; i++) await publish(db, task.taskId, "task.cancelled", { i });
-        const sql: string[] = [];
-        const spy = new Proxy(db, {
-          get(target, prop) {
-            if (prop === "query") {
-              return (
-                text: string,
-                params?: unknown[],
-              ) => (sql.push(text), target.query(text, params));
-            }
-            const value = Reflect.get(target, prop, target);
-            return typeof value === "function" ? value.bind(target) : value;
-          },
-        });
+        const { db: spy, seen: sql } = recordingDb(db);
         let started = 0;
         let release!: () => void;
         const all = new Promise<void>((r) => release = r);

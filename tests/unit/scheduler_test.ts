@@ -150,37 +150,12 @@ Deno.test("wakeDelayMs gathers the wake-ups of a burst into few calls", async ()
   assert.ok(g * 3 <= e, `gathered ${g} calls, eager ${e}`);
 });
 
-Deno.test("a full batch is read again at once; a short one (more: false) waits for a wake-up", async () => {
-  // The queue holds 7 messages; each call reads up to 3.
-  let queued = 7;
-  const reads: number[] = [];
-  const scheduler = new Scheduler({
-    serviceRoleKey: "k",
-    log,
-    idlePollMs: 60_000, // no poll: only draining and wake-ups call again
-    workers: [{
-      name: "w",
-      handler: () => {
-        const read = Math.min(3, queued);
-        queued -= read;
-        reads.push(read);
-        return Promise.resolve(Response.json({ read, more: read === 3 }));
-      },
-    }],
-  });
-  scheduler.start();
-  await sleep(100);
-  assert.deepEqual(reads, [3, 3, 1], "drained full batches, stopped after the short one");
-  queued = 2;
-  scheduler.wake("w");
-  await sleep(100);
-  assert.deepEqual(reads, [3, 3, 1, 2], "the wake-up read the rest, and nothing empty after");
-  await scheduler.stop();
-});
-
-Deno.test("an answer without `more` drains as before: called again until it reads nothing", async () => {
-  let queued = 5;
-  const reads: number[] = [];
+/**
+ * A scheduler (no idle poll: only draining and wake-ups call again) driving one worker over a
+ * queue of `queued` messages, `batch` read per call; `withMore` adds the answer's `more`.
+ */
+function queueWorker(queued: number, batch: number, withMore: boolean) {
+  const q = { queued, reads: [] as number[] };
   const scheduler = new Scheduler({
     serviceRoleKey: "k",
     log,
@@ -188,15 +163,32 @@ Deno.test("an answer without `more` drains as before: called again until it read
     workers: [{
       name: "w",
       handler: () => {
-        const read = Math.min(2, queued);
-        queued -= read;
-        reads.push(read);
-        return Promise.resolve(Response.json({ read }));
+        const read = Math.min(batch, q.queued);
+        q.queued -= read;
+        q.reads.push(read);
+        return Promise.resolve(Response.json(withMore ? { read, more: read === batch } : { read }));
       },
     }],
   });
+  return { q, scheduler };
+}
+
+Deno.test("a full batch is read again at once; a short one (more: false) waits for a wake-up", async () => {
+  const { q, scheduler } = queueWorker(7, 3, true);
+  scheduler.start();
+  await sleep(100);
+  assert.deepEqual(q.reads, [3, 3, 1], "drained full batches, stopped after the short one");
+  q.queued = 2;
+  scheduler.wake("w");
+  await sleep(100);
+  assert.deepEqual(q.reads, [3, 3, 1, 2], "the wake-up read the rest, and nothing empty after");
+  await scheduler.stop();
+});
+
+Deno.test("an answer without `more` drains as before: called again until it reads nothing", async () => {
+  const { q, scheduler } = queueWorker(5, 2, false);
   scheduler.start();
   await sleep(100);
   await scheduler.stop();
-  assert.deepEqual(reads, [2, 2, 1, 0]);
+  assert.deepEqual(q.reads, [2, 2, 1, 0]);
 });
