@@ -246,6 +246,20 @@ Deno.test({
       assert.ok(bTags.length > 0 && anonTags.length > 0, "the images have tags");
       const aTasks = new Set([aTask]);
       const bTasks = new Set([bTask, bFailed]);
+      // The tag index is a side effect (the tag-indexer subscriber, after image.analyzed), not
+      // part of completion: wait until it holds the three images, so the tag steps below test who
+      // sees them, not how soon they are indexed.
+      const indexed = async () =>
+        (await p.platform.db.query<{ n: number }>(
+          "select count(distinct task_id)::integer as n from public.image_tags where task_id = any($1::uuid[])",
+          [[aTask, bTask, anonTask]],
+        ))[0].n;
+      for (const until = Date.now() + 20_000; (await indexed()) < 3;) {
+        if (Date.now() > until) {
+          throw new Error("the tag indexer did not index the 3 images in 20 s");
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
 
       // ---- 1. User A reading user B's things over HTTP ------------------------------------
 
